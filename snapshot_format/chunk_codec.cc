@@ -1,0 +1,226 @@
+// Chunk codec: zstd frames per chunk, optional shared dictionaries, checksum checks.
+#include "snapshot_format/chunk_codec.h"
+
+#include <zstd.h>
+#include <zdict.h>
+
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "base/checksum.h"
+
+namespace lazysnap {
+
+std::pair<int, int> CompressionLevelRange() { return {ZSTD_minCLevel(), ZSTD_maxCLevel()}; }
+
+size_t MaxCompressedSize(size_t input_bytes) { return ZSTD_compressBound(input_bytes); }
+
+absl::StatusOr<std::shared_ptr<const CompressionDictionary>> CompressionDictionary::Create(
+    std::span<const uint8_t> dictionary, int level) {
+  uint32_t id = ZDICT_getDictID(dictionary.data(), dictionary.size());
+  if (id == 0) {
+    return absl::InvalidArgumentError(
+        "the dictionary is not in zstd's dictionary format (no dictionary id)");
+  }
+  std::shared_ptr<CompressionDictionary> result(new CompressionDictionary());
+  result->bytes_.assign(dictionary.begin(), dictionary.end());
+  result->id_ = id;
+  result->cdict_ = ZSTD_createCDict(result->bytes_.data(), result->bytes_.size(), level);
+  if (result->cdict_ == nullptr) {
+    return absl::InvalidArgumentError("zstd could not prepare the dictionary");
+  }
+  return std::shared_ptr<const CompressionDictionary>(std::move(result));
+}
+
+CompressionDictionary::~CompressionDictionary() { ZSTD_freeCDict(cdict_); }
+
+absl::StatusOr<std::unique_ptr<const DecompressionDictionary>> DecompressionDictionary::Create(
+    std::span<const uint8_t> dictionary) {
+  uint32_t id = ZDICT_getDictID(dictionary.data(), dictionary.size());
+  if (id == 0) {
+    return absl::DataLossError(
+        "dictionary section is not a zstd dictionary (no dictionary magic or id)");
+  }
+  std::unique_ptr<DecompressionDictionary> result(new DecompressionDictionary());
+  // ZSTD_createDDict copies the bytes, so the section buffer can be freed afterwards.
+  result->ddict_ = ZSTD_createDDict(dictionary.data(), dictionary.size());
+  if (result->ddict_ == nullptr) {
+    return absl::DataLossError("zstd rejected the dictionary section");
+  }
+  result->id_ = id;
+  result->size_bytes_ = dictionary.size();
+  return std::unique_ptr<const DecompressionDictionary>(std::move(result));
+}
+
+DecompressionDictionary::~DecompressionDictionary() { ZSTD_freeDDict(ddict_); }
+
+absl::StatusOr<ChunkCompressor> ChunkCompressor::Create(int level) {
+  auto [min_level, max_level] = CompressionLevelRange();
+  if (level < min_level || level > max_level || level == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "compression level %d is outside zstd's range [%d, %d] (0 is not a level)", level,
+        min_level, max_level));
+  }
+  ZSTD_CCtx* context = ZSTD_createCCtx();
+  if (context == nullptr) return absl::ResourceExhaustedError("ZSTD_createCCtx failed");
+  // lazysnap keeps its own checksum of every chunk; zstd's would only add 4 bytes.
+  ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 0);
+  ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1);
+  ZSTD_CCtx_setParameter(context, ZSTD_c_dictIDFlag, 1);
+  ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level);
+  return ChunkCompressor(context, level);
+}
+
+ChunkCompressor::ChunkCompressor(ChunkCompressor&& other) noexcept
+    : context_(other.context_), level_(other.level_) {
+  other.context_ = nullptr;
+}
+
+ChunkCompressor& ChunkCompressor::operator=(ChunkCompressor&& other) noexcept {
+  if (this != &other) {
+    ZSTD_freeCCtx(context_);
+    context_ = other.context_;
+    level_ = other.level_;
+    other.context_ = nullptr;
+  }
+  return *this;
+}
+
+ChunkCompressor::~ChunkCompressor() { ZSTD_freeCCtx(context_); }
+
+absl::StatusOr<size_t> ChunkCompressor::Compress(std::span<const uint8_t> input,
+                                                 std::span<uint8_t> output,
+                                                 const CompressionDictionary* dictionary) {
+  // refCDict replaces whatever was referenced before (nullptr: no dictionary).
+  size_t ref = ZSTD_CCtx_refCDict(context_, dictionary != nullptr ? dictionary->cdict() : nullptr);
+  if (ZSTD_isError(ref)) {
+    return absl::InternalError(
+        absl::StrFormat("ZSTD_CCtx_refCDict: %s", ZSTD_getErrorName(ref)));
+  }
+  size_t n = ZSTD_compress2(context_, output.data(), output.size(), input.data(), input.size());
+  if (ZSTD_isError(n)) {
+    return absl::InternalError(absl::StrFormat("zstd compression of %d bytes failed: %s",
+                                               input.size(), ZSTD_getErrorName(n)));
+  }
+  return n;
+}
+
+absl::StatusOr<ChunkDecoder> ChunkDecoder::Create() {
+  ZSTD_DCtx* context = ZSTD_createDCtx();
+  if (context == nullptr) return absl::ResourceExhaustedError("ZSTD_createDCtx failed");
+  return ChunkDecoder(context);
+}
+
+ChunkDecoder::ChunkDecoder(ChunkDecoder&& other) noexcept : context_(other.context_) {
+  other.context_ = nullptr;
+}
+
+ChunkDecoder& ChunkDecoder::operator=(ChunkDecoder&& other) noexcept {
+  if (this != &other) {
+    ZSTD_freeDCtx(context_);
+    context_ = other.context_;
+    other.context_ = nullptr;
+  }
+  return *this;
+}
+
+ChunkDecoder::~ChunkDecoder() { ZSTD_freeDCtx(context_); }
+
+namespace {
+
+absl::Status ChunkError(std::string_view file, const StoredChunk& chunk,
+                        std::string_view reason) {
+  return absl::DataLossError(
+      absl::StrFormat("%s: chunk %d (%s, %d bytes stored at file offset %d): %s", file,
+                      chunk.chunk_number, format::ChunkKindName(chunk.kind),
+                      chunk.stored_length_bytes, chunk.file_offset_bytes, reason));
+}
+
+}  // namespace
+
+absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint8_t> stored,
+                                  std::span<uint8_t> out,
+                                  const DecompressionDictionary* dictionary,
+                                  std::string_view file) {
+  if (out.size() != chunk.length_bytes || stored.size() != chunk.stored_length_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: chunk %d: decode buffers are %d/%d bytes, expected %d/%d", file,
+        chunk.chunk_number, stored.size(), out.size(), chunk.stored_length_bytes,
+        chunk.length_bytes));
+  }
+  switch (chunk.kind) {
+    case format::ChunkKind::kRaw:
+      if (stored.data() != out.data()) std::memcpy(out.data(), stored.data(), out.size());
+      break;
+    case format::ChunkKind::kCompressed: {
+      // Not every bit of a zstd frame affects its output, so damage to the stored bytes
+      // is caught by their own checksum, before the decompressor parses them.
+      if (uint64_t stored_checksum = Checksum64(stored); stored_checksum != chunk.stored_checksum) {
+        return ChunkError(file, chunk,
+                          absl::StrFormat("stored bytes checksum mismatch: index says %016x, "
+                                          "the bytes give %016x",
+                                          chunk.stored_checksum, stored_checksum));
+      }
+      uint32_t frame_dictionary = ZSTD_getDictID_fromFrame(stored.data(), stored.size());
+      uint32_t expected_dictionary = dictionary != nullptr ? dictionary->id() : 0;
+      if (frame_dictionary != expected_dictionary) {
+        return ChunkError(
+            file, chunk,
+            absl::StrFormat("the frame needs dictionary id %d but the index points it at "
+                            "dictionary slot %d (id %d)",
+                            frame_dictionary, chunk.dictionary_slot, expected_dictionary));
+      }
+      size_t n = dictionary != nullptr
+                     ? ZSTD_decompress_usingDDict(context_, out.data(), out.size(),
+                                                  stored.data(), stored.size(),
+                                                  dictionary->ddict())
+                     : ZSTD_decompressDCtx(context_, out.data(), out.size(), stored.data(),
+                                           stored.size());
+      if (ZSTD_isError(n)) {
+        return ChunkError(file, chunk,
+                          absl::StrFormat("zstd: %s", ZSTD_getErrorName(n)));
+      }
+      if (n != out.size()) {
+        return ChunkError(file, chunk,
+                          absl::StrFormat("decompressed to %d bytes, expected %d", n,
+                                          out.size()));
+      }
+      break;
+    }
+    case format::ChunkKind::kZero:
+    case format::ChunkKind::kDuplicate:
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: chunk %d: %s chunks have no stored bytes to decode", file, chunk.chunk_number,
+          format::ChunkKindName(chunk.kind)));
+  }
+  uint64_t checksum = Checksum64(out);
+  if (checksum != chunk.checksum) {
+    return ChunkError(file, chunk,
+                      absl::StrFormat("checksum mismatch: index says %016x, the bytes give "
+                                      "%016x",
+                                      chunk.checksum, checksum));
+  }
+  return absl::OkStatus();
+}
+
+bool IsAllZero(std::span<const uint8_t> bytes) {
+  const uint8_t* p = bytes.data();
+  size_t n = bytes.size();
+  // OR 64 bytes at a time (the compiler vectorises this); stop early on the first
+  // non-zero block since most non-zero chunks differ from zero in their first bytes.
+  while (n >= 64) {
+    uint64_t words[8];
+    std::memcpy(words, p, 64);
+    uint64_t acc = 0;
+    for (uint64_t w : words) acc |= w;
+    if (acc != 0) return false;
+    p += 64;
+    n -= 64;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace lazysnap

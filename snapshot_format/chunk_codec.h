@@ -1,0 +1,142 @@
+// Chunk codec: compressing one chunk and decoding one stored chunk back, with its
+// checksum verified, using zstd with or without a shared dictionary.
+//
+// Compressors and decoders are per-thread objects (each owns a zstd context); the
+// dictionaries are immutable once built and shared by all threads.
+#ifndef LAZYSNAP_SNAPSHOT_FORMAT_CHUNK_CODEC_H_
+#define LAZYSNAP_SNAPSHOT_FORMAT_CHUNK_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "snapshot_format/format.h"
+
+struct ZSTD_CCtx_s;
+struct ZSTD_DCtx_s;
+struct ZSTD_CDict_s;
+struct ZSTD_DDict_s;
+
+namespace lazysnap {
+
+// CompressionLevelRange returns zstd's [min, max] compression levels (min is negative).
+std::pair<int, int> CompressionLevelRange();
+
+// MaxCompressedSize is the largest a compressed chunk of `input_bytes` can be (zstd's
+// compress bound); readers reject stored lengths above it.
+size_t MaxCompressedSize(size_t input_bytes);
+
+// CompressionDictionary is a prepared zstd dictionary for compressing (a CDict at one
+// level). Immutable and thread-safe once created.
+class CompressionDictionary {
+ public:
+  // Create prepares `dictionary` (zstd dictionary format) for `level`.
+  // InvalidArgument when the bytes are not a zstd dictionary.
+  static absl::StatusOr<std::shared_ptr<const CompressionDictionary>> Create(
+      std::span<const uint8_t> dictionary, int level);
+  ~CompressionDictionary();
+
+  uint32_t id() const { return id_; }
+  std::span<const uint8_t> bytes() const { return bytes_; }
+  const ZSTD_CDict_s* cdict() const { return cdict_; }
+
+ private:
+  CompressionDictionary() = default;
+  std::vector<uint8_t> bytes_;
+  uint32_t id_ = 0;
+  ZSTD_CDict_s* cdict_ = nullptr;
+};
+
+// DecompressionDictionary is a prepared zstd dictionary for decoding (a DDict).
+// Immutable and thread-safe once created: all decoders share one.
+class DecompressionDictionary {
+ public:
+  // Create prepares `dictionary`. DataLoss when the bytes are not a zstd dictionary.
+  static absl::StatusOr<std::unique_ptr<const DecompressionDictionary>> Create(
+      std::span<const uint8_t> dictionary);
+  ~DecompressionDictionary();
+
+  uint32_t id() const { return id_; }
+  size_t size_bytes() const { return size_bytes_; }
+  const ZSTD_DDict_s* ddict() const { return ddict_; }
+
+ private:
+  DecompressionDictionary() = default;
+  uint32_t id_ = 0;
+  size_t size_bytes_ = 0;
+  ZSTD_DDict_s* ddict_ = nullptr;
+};
+
+// ChunkCompressor compresses chunks at one level. Move-only; one per thread.
+class ChunkCompressor {
+ public:
+  // Create makes a compressor; InvalidArgument when `level` is outside
+  // CompressionLevelRange().
+  static absl::StatusOr<ChunkCompressor> Create(int level);
+  ChunkCompressor(ChunkCompressor&& other) noexcept;
+  ChunkCompressor& operator=(ChunkCompressor&& other) noexcept;
+  ~ChunkCompressor();
+
+  // Compress writes one zstd frame for `input` into `output` (whose size must be at least
+  // MaxCompressedSize(input.size())) and returns its size. With `dictionary` the frame
+  // records the dictionary's id and the dictionary's level applies.
+  absl::StatusOr<size_t> Compress(std::span<const uint8_t> input, std::span<uint8_t> output,
+                                  const CompressionDictionary* dictionary);
+
+  int level() const { return level_; }
+
+ private:
+  ChunkCompressor(ZSTD_CCtx_s* context, int level) : context_(context), level_(level) {}
+  ZSTD_CCtx_s* context_ = nullptr;
+  int level_ = 0;
+};
+
+// StoredChunk describes what the decoder needs to know about one stored chunk; the reader
+// fills it from the (already validated) index.
+struct StoredChunk {
+  uint64_t chunk_number = 0;   // as requested (for messages)
+  format::ChunkKind kind = format::ChunkKind::kZero;  // duplicates resolved: never kDuplicate
+  uint64_t file_offset_bytes = 0;  // for messages
+  uint32_t stored_length_bytes = 0;
+  uint32_t length_bytes = 0;  // uncompressed
+  uint64_t checksum = 0;         // of the uncompressed bytes
+  uint64_t stored_checksum = 0;  // of the stored bytes
+  uint8_t dictionary_slot = 0;
+};
+
+// ChunkDecoder turns stored bytes back into a chunk and verifies its checksum. Move-only;
+// one per thread. Decode does not allocate.
+class ChunkDecoder {
+ public:
+  static absl::StatusOr<ChunkDecoder> Create();
+  ChunkDecoder(ChunkDecoder&& other) noexcept;
+  ChunkDecoder& operator=(ChunkDecoder&& other) noexcept;
+  ~ChunkDecoder();
+
+  // Decode checks the stored bytes' checksum, then fills `out` (exactly
+  // chunk.length_bytes) from `stored` (exactly chunk.stored_length_bytes; for raw chunks it
+  // may alias `out`) and checks the content checksum. zstd never sees unverified bytes.
+  // `dictionary` must be the one for chunk.dictionary_slot (nullptr for slot 0).
+  // DataLoss naming `file`, the chunk and the reason when the bytes do not decode to
+  // exactly length_bytes or the checksum does not match; `out` is then unspecified and
+  // must not be used.
+  absl::Status Decode(const StoredChunk& chunk, std::span<const uint8_t> stored,
+                      std::span<uint8_t> out, const DecompressionDictionary* dictionary,
+                      std::string_view file);
+
+ private:
+  explicit ChunkDecoder(ZSTD_DCtx_s* context) : context_(context) {}
+  ZSTD_DCtx_s* context_ = nullptr;
+};
+
+// IsAllZero is true when every byte of `bytes` is zero.
+bool IsAllZero(std::span<const uint8_t> bytes);
+
+}  // namespace lazysnap
+
+#endif  // LAZYSNAP_SNAPSHOT_FORMAT_CHUNK_CODEC_H_

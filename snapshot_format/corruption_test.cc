@@ -1,0 +1,248 @@
+// Corruption: every damaged snapshot is refused with the right code and a message that
+// names the file, the structure or chunk, and the reason; no damaged byte is ever
+// returned as chunk content.
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "base/file_io.h"
+#include "snapshot_format/image_decoder.h"
+#include "snapshot_format/snapshot_reader.h"
+#include "snapshot_format/snapshot_writer.h"
+#include "snapshot_format/test_util.h"
+
+namespace lazysnap {
+namespace {
+
+using testing::Fill;
+
+struct Written {
+  std::vector<uint8_t> image;
+  std::vector<uint8_t> file;
+};
+
+// SmallSnapshot: 12 chunks of 4 KiB covering every kind, in two regions.
+Written SmallSnapshot(uint32_t chunk = 4096) {
+  Written w;
+  w.image = testing::MixedImage(12 * chunk + 100, chunk,
+                                {Fill::kText, Fill::kZero, Fill::kRandom, Fill::kCopyOfFirstText});
+  testing::MemoryImageSource source(w.image, {{0, 4 * chunk, 0}, {4 * chunk, 8 * chunk + 100, 0}});
+  std::string path = testing::TempPath("small");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  auto summary = WriteSnapshot(source, path, options);
+  EXPECT_TRUE(summary.ok()) << summary.status();
+  w.file = testing::ReadFileBytes(path);
+  return w;
+}
+
+// OpenBytes writes `file` to a temporary path and opens it.
+absl::StatusOr<std::unique_ptr<SnapshotReader>> OpenBytes(const std::vector<uint8_t>& file,
+                                                          std::string* path_out = nullptr) {
+  std::string path = testing::TempPath("corrupt");
+  testing::WriteFileBytes(path, file);
+  if (path_out != nullptr) *path_out = path;
+  return SnapshotReader::Open(path);
+}
+
+// ReadAll reads every chunk; returns the first error, or OK when all bytes match `image`
+// (a mismatch without an error is a test failure: wrong bytes were handed out).
+absl::Status ReadAll(const SnapshotReader& reader, const std::vector<uint8_t>& image) {
+  auto decoder = ChunkDecoder::Create();
+  std::vector<uint8_t> scratch;
+  for (uint64_t chunk = 0; chunk < reader.chunk_count(); ++chunk) {
+    ChunkLocation location = reader.Locate(chunk).value();
+    std::vector<uint8_t> out(location.stored.length_bytes);
+    absl::Status status = reader.ReadChunk(chunk, *decoder, scratch, out);
+    if (!status.ok()) return status;
+    EXPECT_EQ(0, std::memcmp(out.data(), image.data() + location.image_offset_bytes, out.size()))
+        << "chunk " << chunk << " returned wrong bytes without an error";
+  }
+  return absl::OkStatus();
+}
+
+TEST(Corruption, EveryFlippedByteIsDetected) {
+  Written w = SmallSnapshot();
+  ASSERT_GT(w.file.size(), 1000u);
+  for (size_t at = 0; at < 2 * w.file.size(); ++at) {
+    std::vector<uint8_t> file = w.file;
+    file[at % file.size()] ^= at < file.size() ? 0x10 : 0x81;
+    auto reader = OpenBytes(file);
+    absl::Status status = reader.ok() ? ReadAll(**reader, w.image) : reader.status();
+    ASSERT_FALSE(status.ok()) << "flipping byte " << at % w.file.size() << " of " << w.file.size()
+                              << " went unnoticed";
+    EXPECT_TRUE(absl::IsDataLoss(status) || absl::IsInvalidArgument(status) ||
+                absl::IsUnimplemented(status))
+        << "byte " << at << ": " << status;
+  }
+}
+
+TEST(Corruption, FlippedChunkByteNamesTheChunkAndVerifyReportsTheFirst) {
+  Written w = SmallSnapshot();
+  std::string path;
+  auto good = OpenBytes(w.file, &path);
+  ASSERT_TRUE(good.ok());
+  // Damage chunks 2 and 6 (stored ones); verify must name chunk 2.
+  std::vector<uint8_t> file = w.file;
+  for (uint64_t chunk : {6, 2}) {
+    ChunkLocation location = (*good)->Locate(chunk).value();
+    ASSERT_NE(location.stored.kind, format::ChunkKind::kZero);
+    ASSERT_FALSE(location.is_duplicate);
+    file[location.stored.file_offset_bytes + location.stored.stored_length_bytes / 2] ^= 0xff;
+  }
+  auto reader = OpenBytes(file, &path);
+  ASSERT_TRUE(reader.ok()) << "chunk bytes are only checked when read: " << reader.status();
+  auto summary = DecodeImage(**reader, {.threads = 2},
+                             [](const ChunkLocation&, std::span<const uint8_t>) {
+                               return absl::OkStatus();
+                             });
+  ASSERT_TRUE(absl::IsDataLoss(summary.status())) << summary.status();
+  EXPECT_NE(summary.status().message().find(path + ": chunk 2 "), absl::string_view::npos)
+      << summary.status();
+}
+
+TEST(Corruption, TruncatedFilesAreDataLoss) {
+  Written w = SmallSnapshot();
+  for (size_t length : {size_t{0}, size_t{5}, size_t{64}, size_t{127}, w.file.size() / 2,
+                        w.file.size() - 65, w.file.size() - 1}) {
+    std::vector<uint8_t> file(w.file.begin(), w.file.begin() + length);
+    auto reader = OpenBytes(file);
+    EXPECT_FALSE(reader.ok()) << length;
+    if (length >= 8) {
+      EXPECT_TRUE(absl::IsDataLoss(reader.status())) << length << ": " << reader.status();
+    } else {
+      EXPECT_TRUE(absl::IsInvalidArgument(reader.status())) << length << ": " << reader.status();
+    }
+  }
+  // Appended garbage moves the trailer: also refused.
+  std::vector<uint8_t> longer = w.file;
+  longer.push_back(0);
+  EXPECT_TRUE(absl::IsDataLoss(OpenBytes(longer).status()));
+}
+
+TEST(Corruption, IndexEntryPointingOutsideTheFileIsDataLoss) {
+  Written w = SmallSnapshot();
+  auto check = [&](uint64_t chunk, std::function<void(format::IndexEntry&)> edit,
+                   std::string_view expected) {
+    std::vector<uint8_t> file = w.file;
+    testing::PatchIndexEntry(file, chunk, edit);
+    std::string path;
+    auto reader = OpenBytes(file, &path);
+    ASSERT_TRUE(absl::IsDataLoss(reader.status())) << reader.status();
+    EXPECT_NE(reader.status().message().find(path + ": chunk " + std::to_string(chunk)),
+              absl::string_view::npos)
+        << reader.status();
+    EXPECT_NE(reader.status().message().find(std::string(expected)), absl::string_view::npos)
+        << reader.status();
+  };
+  // Chunk 0 is compressed text, 1 zero, 2 random (raw), 3 a duplicate of 0.
+  check(0, [&](format::IndexEntry& e) { e.location = w.file.size() + 4096; }, "outside");
+  check(0, [&](format::IndexEntry& e) { e.location = UINT64_MAX - 10; }, "outside");
+  check(0, [&](format::IndexEntry& e) { e.location = 10; }, "outside");
+  check(0, [&](format::IndexEntry& e) { e.stored_length_bytes = 1 << 30; }, "compress bound");
+  check(0, [&](format::IndexEntry& e) { e.stored_length_bytes = 0; }, "compressed length");
+  check(2, [&](format::IndexEntry& e) { e.stored_length_bytes -= 1; }, "raw length");
+  check(1, [&](format::IndexEntry& e) { e.stored_length_bytes = 5; }, "zero chunk");
+  check(3, [&](format::IndexEntry& e) { e.location = 7; }, "earlier chunk");
+  check(3, [&](format::IndexEntry& e) { e.location = 1; }, "zero");
+  check(3, [&](format::IndexEntry& e) { e.checksum ^= 1; }, "differs");
+  check(0, [&](format::IndexEntry& e) { e.dictionary_slot = 4; }, "dictionary slot 4");
+  check(0, [&](format::IndexEntry& e) { e.kind = static_cast<format::ChunkKind>(9); }, "kind 9");
+}
+
+TEST(Corruption, NewerVersionsAreUnimplemented) {
+  Written w = SmallSnapshot();
+  for (auto [major, minor] : {std::pair<uint16_t, uint16_t>{2, 0}, {1, 5}}) {
+    std::vector<uint8_t> file = w.file;
+    file[8] = static_cast<uint8_t>(major);
+    file[10] = static_cast<uint8_t>(minor);
+    testing::Reseal(file);
+    auto reader = OpenBytes(file);
+    EXPECT_TRUE(absl::IsUnimplemented(reader.status())) << reader.status();
+    EXPECT_NE(reader.status().message().find("newer"), absl::string_view::npos);
+  }
+}
+
+// AddSection appends a section entry (pointing at the header bytes, which lie in the
+// data area) to the section table, then reseals.
+std::vector<uint8_t> WithExtraSection(const std::vector<uint8_t>& original, uint32_t type,
+                                      uint16_t flags) {
+  std::vector<uint8_t> file = original;
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  format::Section section;
+  section.type = type;
+  section.flags = flags;
+  section.offset_bytes = 64;
+  section.length_bytes = 16;
+  uint8_t entry[format::kSectionEntrySizeBytes];
+  format::EncodeSection(section, entry);
+  file.insert(file.begin() + layout.segments_offset, entry, entry + sizeof(entry));
+  format::Trailer trailer = layout.trailer;
+  trailer.section_count += 1;
+  trailer.metadata_length_bytes += format::kSectionEntrySizeBytes;
+  testing::Reseal(file, &trailer);
+  return file;
+}
+
+TEST(Corruption, UnknownSectionsAreSkippedUnlessRequired) {
+  Written w = SmallSnapshot();
+  auto optional = OpenBytes(WithExtraSection(w.file, 1000, 0));
+  ASSERT_TRUE(optional.ok()) << optional.status();
+  EXPECT_TRUE(ReadAll(**optional, w.image).ok());
+
+  auto required = OpenBytes(WithExtraSection(w.file, 1000, format::kSectionFlagRequired));
+  EXPECT_TRUE(absl::IsUnimplemented(required.status())) << required.status();
+
+  auto parent = OpenBytes(WithExtraSection(
+      w.file, static_cast<uint32_t>(format::SectionType::kParent), format::kSectionFlagRequired));
+  EXPECT_TRUE(absl::IsUnimplemented(parent.status())) << parent.status();
+  EXPECT_NE(parent.status().message().find("incremental"), absl::string_view::npos);
+
+  auto working_set = OpenBytes(WithExtraSection(
+      w.file, static_cast<uint32_t>(format::SectionType::kWorkingSet), 0));
+  EXPECT_TRUE(working_set.ok()) << working_set.status();
+}
+
+TEST(Corruption, LazyValidationRefusesOnlyTheDamagedSegment) {
+  const uint32_t chunk = 4096;
+  const uint64_t chunks = 3 * format::kIndexSegmentEntries + 5;
+  std::vector<uint8_t> image =
+      testing::MixedImage(chunks * chunk, chunk, {Fill::kText, Fill::kZero, Fill::kZero});
+  testing::MemoryImageSource source(image, {{0, image.size(), 0}});
+  std::string path = testing::TempPath("segments");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  ASSERT_TRUE(WriteSnapshot(source, path, options).ok());
+  std::vector<uint8_t> file = testing::ReadFileBytes(path);
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  // Damage an entry in segment 1 without resealing.
+  file[layout.index_offset + (format::kIndexSegmentEntries + 3) * format::kIndexEntrySizeBytes +
+       17] ^= 1;
+  path = testing::TempPath("segments_damaged");
+  testing::WriteFileBytes(path, file);
+  auto eager = SnapshotReader::Open(path);
+  EXPECT_TRUE(absl::IsDataLoss(eager.status())) << eager.status();
+  // Opening without validating the index does not read it; each segment is checked
+  // when first used.
+  auto reopened = SnapshotReader::Open(path, {.validate_index = false});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_TRUE((*reopened)->Locate(0).ok());
+  EXPECT_TRUE((*reopened)->Locate(3 * format::kIndexSegmentEntries + 4).ok());
+  auto damaged = (*reopened)->Locate(format::kIndexSegmentEntries + 100);
+  EXPECT_TRUE(absl::IsDataLoss(damaged.status())) << damaged.status();
+  EXPECT_NE(damaged.status().message().find("index segment 1"), absl::string_view::npos);
+  // The failure is remembered, not retried into success.
+  EXPECT_TRUE(absl::IsDataLoss((*reopened)->Locate(format::kIndexSegmentEntries).status()));
+  EXPECT_TRUE(absl::IsDataLoss((*reopened)->ValidateIndex()));
+}
+
+TEST(Corruption, NotASnapshotIsInvalidArgument) {
+  std::vector<uint8_t> text(4096, 'a');
+  auto reader = OpenBytes(text);
+  EXPECT_TRUE(absl::IsInvalidArgument(reader.status())) << reader.status();
+  EXPECT_NE(reader.status().message().find("not a lazysnap snapshot"), absl::string_view::npos);
+  EXPECT_TRUE(absl::IsNotFound(SnapshotReader::Open("/nonexistent.lzs").status()));
+}
+
+}  // namespace
+}  // namespace lazysnap

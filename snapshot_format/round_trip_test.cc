@@ -1,0 +1,239 @@
+// Round trips: images mixing every chunk kind, in one or several regions, through the
+// writer and back through the reader, the parallel decoder and extract.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "base/file_io.h"
+#include "snapshot_format/image_decoder.h"
+#include "snapshot_format/image_source.h"
+#include "snapshot_format/snapshot_reader.h"
+#include "snapshot_format/snapshot_writer.h"
+#include "snapshot_format/test_util.h"
+
+namespace lazysnap {
+namespace {
+
+using testing::Fill;
+
+const std::vector<Fill> kAllKinds = {Fill::kText, Fill::kZero, Fill::kRandom,
+                                     Fill::kCopyOfFirstText, Fill::kText, Fill::kZero};
+
+// ExpectReadsBack checks every chunk of `path` against `image` through ReadChunk, and
+// the whole image through DecodeImage.
+void ExpectReadsBack(const std::string& path, const std::vector<uint8_t>& image,
+                     const std::vector<format::Region>& regions) {
+  auto reader = SnapshotReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ((*reader)->regions().size(), regions.size());
+  auto decoder = ChunkDecoder::Create();
+  std::vector<uint8_t> scratch;
+  uint64_t covered = 0;
+  for (uint64_t chunk = 0; chunk < (*reader)->chunk_count(); ++chunk) {
+    ChunkLocation location = (*reader)->Locate(chunk).value();
+    std::vector<uint8_t> out(location.stored.length_bytes);
+    absl::Status status = (*reader)->ReadChunk(chunk, *decoder, scratch, out);
+    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_EQ(0, std::memcmp(out.data(), image.data() + location.image_offset_bytes, out.size()))
+        << "chunk " << chunk;
+    covered += out.size();
+  }
+  uint64_t region_bytes = 0;
+  for (const format::Region& r : regions) region_bytes += r.length_bytes;
+  EXPECT_EQ(covered, region_bytes);
+
+  std::atomic<uint64_t> sunk{0};
+  auto summary = DecodeImage(**reader, {.threads = 3, .include_zero_chunks = true},
+                             [&](const ChunkLocation& location, std::span<const uint8_t> bytes) {
+                               sunk += bytes.size();
+                               if (std::memcmp(bytes.data(),
+                                               image.data() + location.image_offset_bytes,
+                                               bytes.size()) != 0) {
+                                 return absl::InternalError("mismatch");
+                               }
+                               return absl::OkStatus();
+                             });
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(sunk.load(), region_bytes);
+}
+
+class RoundTrip : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(RoundTrip, MixedKindsSingleRegionWithPartialLastChunk) {
+  const uint32_t chunk = GetParam();
+  const uint64_t length = 13 * uint64_t{chunk} + 4096 * 3 + 123;
+  std::vector<uint8_t> image = testing::MixedImage(length, chunk, kAllKinds);
+  std::vector<format::Region> regions = {{0, length, 0}};
+  testing::MemoryImageSource source(image, regions);
+  std::string path = testing::TempPath("single");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  options.threads = 2;
+  auto summary = WriteSnapshot(source, path, options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->chunk_count, format::ChunkCountForLength(length, chunk));
+  EXPECT_GT(summary->zero_chunks, 0u);
+  EXPECT_GT(summary->duplicate_chunks, 0u);
+  EXPECT_GT(summary->raw_chunks, 0u);
+  EXPECT_GT(summary->compressed_chunks, 0u);
+  EXPECT_EQ(summary->zero_chunks + summary->duplicate_chunks + summary->raw_chunks +
+                summary->compressed_chunks,
+            summary->chunk_count);
+  ExpectReadsBack(path, image, regions);
+
+  auto reader = SnapshotReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->summary().duplicate_chunks, summary->duplicate_chunks);
+  EXPECT_EQ((*reader)->file_size_bytes(), summary->file_bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(ChunkSizes, RoundTrip,
+                         ::testing::Values(4u << 10, 16u << 10, 64u << 10, 1u << 20));
+
+TEST(RoundTrip, SeveralRegionsWithHolesAndOddLengths) {
+  const uint32_t chunk = 16 << 10;
+  const uint64_t length = 1 << 20;
+  std::vector<uint8_t> image = testing::MixedImage(length, chunk, kAllKinds, 99);
+  std::vector<format::Region> regions = {
+      {0, 3 * chunk + 4096, 0x1000000},         // ends in a partial chunk
+      {8 * uint64_t{chunk}, 5000, 0x2000000},   // shorter than one chunk, not page sized
+      {12 * uint64_t{chunk}, 20 * uint64_t{chunk} + 1, 0x3000000},
+  };
+  testing::MemoryImageSource source(image, regions);
+  std::string path = testing::TempPath("regions");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  auto summary = WriteSnapshot(source, path, options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->region_count, 3u);
+  EXPECT_EQ(summary->chunk_count, 4u + 1u + 21u);
+  ExpectReadsBack(path, image, regions);
+
+  auto reader = SnapshotReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->regions()[1].guest_address, 0x2000000u);
+  EXPECT_EQ((*reader)->region_first_chunk(2), 5u);
+  ChunkLocation last = (*reader)->Locate(25).value();
+  EXPECT_EQ(last.region_index, 2u);
+  EXPECT_EQ(last.stored.length_bytes, 1u);
+  EXPECT_EQ(last.image_offset_bytes, 32u * chunk);
+}
+
+TEST(RoundTrip, ExtractWritesTheFlatImageWithZeroHoles) {
+  const uint32_t chunk = 4096;
+  std::vector<uint8_t> image = testing::MixedImage(64 * 4096 + 77, chunk, kAllKinds, 3);
+  std::vector<format::Region> regions = {{0, 10 * 4096, 0}, {20 * 4096, 44 * 4096 + 77, 0}};
+  testing::MemoryImageSource source(image, regions);
+  std::string path = testing::TempPath("extract");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  ASSERT_TRUE(WriteSnapshot(source, path, options).ok());
+  auto reader = SnapshotReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  std::string out = testing::TempPath("extracted");
+  auto summary = ExtractImage(**reader, out, {.threads = 2});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  std::vector<uint8_t> extracted = testing::ReadFileBytes(out);
+  std::vector<uint8_t> expected = image;
+  std::fill(expected.begin() + 10 * 4096, expected.begin() + 20 * 4096, 0);  // the hole
+  EXPECT_EQ(extracted, expected);
+}
+
+TEST(RoundTrip, StreamFromAPipe) {
+  const uint32_t chunk = 8192;
+  std::vector<uint8_t> image = testing::MixedImage(40 * 8192 + 5, chunk, kAllKinds, 5);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::thread feeder([&] {
+    ASSERT_TRUE(WriteFull(fds[1], image, "pipe").ok());
+    ::close(fds[1]);
+  });
+  std::string pipe_path = "/proc/self/fd/" + std::to_string(fds[0]);
+  auto source = FileImageSource::Open(pipe_path);
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_FALSE((*source)->random_access());
+  std::string path = testing::TempPath("stream");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  auto summary = WriteSnapshot(**source, path, options);
+  feeder.join();
+  ::close(fds[0]);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->image_bytes, image.size());
+  ExpectReadsBack(path, image, {{0, image.size(), 0}});
+}
+
+TEST(RoundTrip, EmptyImageGivesAnEmptySnapshot) {
+  testing::MemoryImageSource source({}, {});
+  std::string path = testing::TempPath("empty");
+  auto summary = WriteSnapshot(source, path, WriterOptions{});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  auto reader = SnapshotReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->chunk_count(), 0u);
+  EXPECT_EQ((*reader)->image_size_bytes(), 0u);
+}
+
+TEST(RoundTrip, ImageFileOnDiskWithRegions) {
+  const uint32_t chunk = 4096;
+  std::vector<uint8_t> image = testing::MixedImage(100 * 4096, chunk, kAllKinds, 8);
+  std::string image_path = testing::TempPath("image.raw");
+  testing::WriteFileBytes(image_path, image);
+  std::vector<format::Region> regions = {{4096, 50 * 4096, 0}};
+  auto source = FileImageSource::Open(image_path, regions);
+  ASSERT_TRUE(source.ok());
+  std::string path = testing::TempPath("file");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  options.compression_level = -5;
+  ASSERT_TRUE(WriteSnapshot(**source, path, options).ok());
+  ExpectReadsBack(path, image, regions);
+
+  // A region past the end of the file is refused when opening the source.
+  auto bad = FileImageSource::Open(image_path, {{4096, 200 * 4096, 0}});
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+}
+
+TEST(Writer, FailureLeavesNothingUnderTheFinalName) {
+  std::vector<uint8_t> image = testing::MixedImage(64 << 20, 64 << 10, kAllKinds);
+  testing::MemoryImageSource source(image, {{0, image.size(), 0}});
+  source.FailAfter(20 << 20);
+  std::string path = testing::TempPath("failed");
+  testing::WriteFileBytes(path, std::vector<uint8_t>{'o', 'l', 'd'});
+  auto summary = WriteSnapshot(source, path, WriterOptions{});
+  EXPECT_TRUE(absl::IsUnavailable(summary.status())) << summary.status();
+  // The previous file is untouched and no temporary file is left beside it.
+  EXPECT_EQ(testing::ReadFileBytes(path), (std::vector<uint8_t>{'o', 'l', 'd'}));
+  for (int i = 0; i < 16; ++i) {
+    std::string candidate = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(i);
+    EXPECT_NE(::access(candidate.c_str(), F_OK), 0) << candidate;
+  }
+}
+
+TEST(Writer, RejectsBadOptionsAndRegions) {
+  testing::MemoryImageSource source(std::vector<uint8_t>(8192), {{0, 8192, 0}});
+  std::string path = testing::TempPath("bad");
+  WriterOptions options;
+  options.chunk_size_bytes = 3000;
+  EXPECT_TRUE(absl::IsInvalidArgument(WriteSnapshot(source, path, options).status()));
+  options.chunk_size_bytes = 8 << 20;
+  EXPECT_TRUE(absl::IsInvalidArgument(WriteSnapshot(source, path, options).status()));
+  options = WriterOptions{};
+  options.compression_level = 99;
+  EXPECT_TRUE(absl::IsInvalidArgument(WriteSnapshot(source, path, options).status()));
+
+  testing::MemoryImageSource unaligned(std::vector<uint8_t>(8192), {{100, 4096, 0}});
+  EXPECT_TRUE(absl::IsInvalidArgument(WriteSnapshot(unaligned, path, WriterOptions{}).status()));
+  testing::MemoryImageSource overlapping(std::vector<uint8_t>(16384),
+                                         {{0, 8192, 0}, {4096, 4096, 0}});
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(WriteSnapshot(overlapping, path, WriterOptions{}).status()));
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+}  // namespace
+}  // namespace lazysnap

@@ -1,0 +1,150 @@
+// Test helpers for snapshot files.
+#include "snapshot_format/test_util.h"
+
+#include <fcntl.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "base/byte_order.h"
+#include "base/checksum.h"
+#include "base/file_io.h"
+
+namespace lazysnap::testing {
+
+std::string TempPath(std::string_view name) {
+  static std::atomic<int> counter{0};
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return absl::StrFormat("%s/%s.%d", dir != nullptr ? dir : "/tmp", name, counter++);
+}
+
+std::vector<uint8_t> MixedImage(uint64_t length, uint32_t chunk_bytes,
+                                const std::vector<Fill>& pattern, uint64_t seed) {
+  std::vector<uint8_t> image(length);
+  uint64_t state = seed;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  int64_t first_text = -1;
+  for (uint64_t start = 0, i = 0; start < length; start += chunk_bytes, ++i) {
+    uint8_t* p = image.data() + start;
+    size_t n = std::min<uint64_t>(chunk_bytes, length - start);
+    switch (pattern[i % pattern.size()]) {
+      case Fill::kZero:
+        break;
+      case Fill::kText:
+        for (size_t j = 0; j < n; ++j) {
+          p[j] = static_cast<uint8_t>("lazysnap restores memory "[(j + i) % 25] + (j % 97 == 0));
+        }
+        if (i % 5 == 0) p[0] = static_cast<uint8_t>(next());
+        if (first_text < 0 && n == chunk_bytes) first_text = static_cast<int64_t>(start);
+        break;
+      case Fill::kRandom:
+        for (size_t j = 0; j < n; ++j) p[j] = static_cast<uint8_t>(next() >> 24);
+        break;
+      case Fill::kCopyOfFirstText:
+        if (first_text >= 0 && n == chunk_bytes) {
+          std::memcpy(p, image.data() + first_text, n);
+        } else {
+          std::memset(p, 'x', n);
+        }
+        break;
+    }
+  }
+  return image;
+}
+
+MemoryImageSource::MemoryImageSource(std::vector<uint8_t> image,
+                                     std::vector<format::Region> regions)
+    : image_(std::move(image)), regions_(std::move(regions)) {}
+
+absl::StatusOr<size_t> MemoryImageSource::Read(uint64_t image_offset_bytes,
+                                               std::span<uint8_t> out) {
+  if (bytes_read_ + out.size() > fail_after_bytes_) {
+    return absl::UnavailableError("memory image: injected read failure");
+  }
+  if (image_offset_bytes > image_.size()) return 0;
+  size_t n = std::min<uint64_t>(out.size(), image_.size() - image_offset_bytes);
+  std::memcpy(out.data(), image_.data() + image_offset_bytes, n);
+  bytes_read_ += n;
+  return n;
+}
+
+std::vector<uint8_t> ReadFileBytes(std::string_view path) {
+  auto contents = ReadFileToString(path, 1ull << 34);
+  if (!contents.ok()) std::abort();
+  return std::vector<uint8_t>(contents->begin(), contents->end());
+}
+
+void WriteFileBytes(std::string_view path, std::span<const uint8_t> bytes) {
+  auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!fd.ok() || !WriteFull(fd->get(), bytes, path).ok()) std::abort();
+}
+
+SnapshotLayout LayoutOf(std::span<const uint8_t> file) {
+  SnapshotLayout layout;
+  const uint8_t* t = file.data() + file.size() - format::kTrailerSizeBytes;
+  layout.trailer.metadata_offset_bytes = LoadLe<uint64_t>(t + 0);
+  layout.trailer.metadata_length_bytes = LoadLe<uint64_t>(t + 8);
+  layout.trailer.image_size_bytes = LoadLe<uint64_t>(t + 16);
+  layout.trailer.chunk_count = LoadLe<uint64_t>(t + 24);
+  layout.trailer.region_count = LoadLe<uint32_t>(t + 32);
+  layout.trailer.section_count = LoadLe<uint32_t>(t + 36);
+  layout.trailer.tables_checksum = LoadLe<uint64_t>(t + 40);
+  layout.regions_offset = layout.trailer.metadata_offset_bytes;
+  layout.sections_offset =
+      layout.regions_offset + uint64_t{layout.trailer.region_count} * format::kRegionEntrySizeBytes;
+  layout.segments_offset = layout.sections_offset +
+                           uint64_t{layout.trailer.section_count} * format::kSectionEntrySizeBytes;
+  layout.index_offset =
+      layout.segments_offset +
+      format::IndexSegmentCount(layout.trailer.chunk_count) * format::kSegmentChecksumSizeBytes;
+  return layout;
+}
+
+void Reseal(std::vector<uint8_t>& file, const format::Trailer* new_trailer) {
+  // Header checksum over bytes [0, 56).
+  StoreLe<uint64_t>(file.data() + 56, Checksum64({file.data(), 56}));
+  const uint64_t header_checksum = LoadLe<uint64_t>(file.data() + 56);
+  SnapshotLayout layout = LayoutOf(file);
+  format::Trailer trailer = new_trailer != nullptr ? *new_trailer : layout.trailer;
+  const uint64_t tables =
+      format::TablesSizeBytes(trailer.region_count, trailer.section_count, trailer.chunk_count);
+  const uint64_t segments_offset =
+      trailer.metadata_offset_bytes + tables -
+      format::IndexSegmentCount(trailer.chunk_count) * format::kSegmentChecksumSizeBytes;
+  const uint64_t index_offset = trailer.metadata_offset_bytes + tables;
+  if (index_offset + trailer.chunk_count * format::kIndexEntrySizeBytes <=
+      file.size() - format::kTrailerSizeBytes) {
+    const uint64_t segment_bytes = format::kIndexSegmentEntries * format::kIndexEntrySizeBytes;
+    const uint64_t index_bytes = trailer.chunk_count * format::kIndexEntrySizeBytes;
+    for (uint64_t s = 0; s * segment_bytes < index_bytes; ++s) {
+      uint64_t n = std::min(segment_bytes, index_bytes - s * segment_bytes);
+      StoreLe<uint64_t>(file.data() + segments_offset + s * format::kSegmentChecksumSizeBytes,
+                        Checksum64({file.data() + index_offset + s * segment_bytes, n}));
+    }
+    trailer.tables_checksum = Checksum64({file.data() + trailer.metadata_offset_bytes, tables});
+  }
+  format::EncodeTrailer(trailer, header_checksum,
+                        std::span<uint8_t, format::kTrailerSizeBytes>(
+                            file.data() + file.size() - format::kTrailerSizeBytes,
+                            format::kTrailerSizeBytes));
+}
+
+void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
+                     const std::function<void(format::IndexEntry&)>& edit) {
+  SnapshotLayout layout = LayoutOf(file);
+  uint8_t* p = file.data() + layout.index_offset + chunk * format::kIndexEntrySizeBytes;
+  format::IndexEntry entry = format::DecodeIndexEntryUnchecked(p);
+  edit(entry);
+  format::EncodeIndexEntry(entry, std::span<uint8_t, format::kIndexEntrySizeBytes>(
+                                      p, format::kIndexEntrySizeBytes));
+  Reseal(file);
+}
+
+}  // namespace lazysnap::testing

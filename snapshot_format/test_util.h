@@ -1,0 +1,78 @@
+// Test helpers for snapshot files: images built chunk by chunk from named kinds, an
+// in-memory image source, and byte-level surgery on snapshot files (flip a byte, truncate,
+// patch a structure and re-seal the checksums so that only the semantic check can fail).
+#ifndef LAZYSNAP_SNAPSHOT_FORMAT_TEST_UTIL_H_
+#define LAZYSNAP_SNAPSHOT_FORMAT_TEST_UTIL_H_
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "snapshot_format/format.h"
+#include "snapshot_format/image_source.h"
+
+namespace lazysnap::testing {
+
+// TempPath returns a fresh path under the test's temporary directory.
+std::string TempPath(std::string_view name);
+
+// Content kinds for generated chunks.
+enum class Fill { kZero, kText, kRandom, kCopyOfFirstText };
+
+// MixedImage returns `length` bytes whose consecutive `chunk_bytes`-sized pieces follow
+// `pattern` cyclically (kCopyOfFirstText repeats the first kText piece exactly).
+std::vector<uint8_t> MixedImage(uint64_t length, uint32_t chunk_bytes,
+                                const std::vector<Fill>& pattern, uint64_t seed = 7);
+
+// MemoryImageSource serves an in-memory image with the given regions; it can be told to
+// fail after reading `fail_after_bytes`, or to behave like a stream.
+class MemoryImageSource : public ImageSource {
+ public:
+  MemoryImageSource(std::vector<uint8_t> image, std::vector<format::Region> regions);
+
+  std::string name() const override { return "memory image"; }
+  std::vector<format::Region> regions() const override { return regions_; }
+  absl::StatusOr<size_t> Read(uint64_t image_offset_bytes, std::span<uint8_t> out) override;
+  bool random_access() const override { return true; }
+
+  void FailAfter(uint64_t bytes) { fail_after_bytes_ = bytes; }
+  const std::vector<uint8_t>& image() const { return image_; }
+
+ private:
+  std::vector<uint8_t> image_;
+  std::vector<format::Region> regions_;
+  uint64_t bytes_read_ = 0;
+  uint64_t fail_after_bytes_ = UINT64_MAX;
+};
+
+// ReadFile / WriteFile: whole files as bytes.
+std::vector<uint8_t> ReadFileBytes(std::string_view path);
+void WriteFileBytes(std::string_view path, std::span<const uint8_t> bytes);
+
+// SnapshotBytes: a decoded view of a snapshot file's bytes for surgery.
+struct SnapshotLayout {
+  format::Trailer trailer;
+  uint64_t regions_offset = 0;   // file offsets of the tables
+  uint64_t sections_offset = 0;
+  uint64_t segments_offset = 0;
+  uint64_t index_offset = 0;
+};
+SnapshotLayout LayoutOf(std::span<const uint8_t> file);
+
+// Reseal recomputes the header, segment, tables and trailer checksums of a
+// snapshot held in `file` after a test edited fields, so that the edit is seen by the
+// semantic checks rather than the checksums.
+void Reseal(std::vector<uint8_t>& file, const format::Trailer* new_trailer = nullptr);
+
+// PatchIndexEntry rewrites index entry `chunk` with `edit` applied, then reseals.
+void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
+                     const std::function<void(format::IndexEntry&)>& edit);
+
+}  // namespace lazysnap::testing
+
+#endif  // LAZYSNAP_SNAPSHOT_FORMAT_TEST_UTIL_H_
