@@ -1,0 +1,96 @@
+// FakeKernel: a Kernel with a configurable userfaultfd personality, for testing the
+// handshake and the engine's decisions against kernels we do not have: old ones, ones
+// missing a feature, ones that refuse, ones that fail the Nth call.
+//
+// Descriptors it hands out are real (eventfd) so that UniqueFd can close them; nothing
+// else touches the real kernel. It records every UFFDIO_API request per descriptor.
+#ifndef LAZYSNAP_ENGINE_FAKE_KERNEL_H_
+#define LAZYSNAP_ENGINE_FAKE_KERNEL_H_
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/kernel.h"
+#include "engine/uffd_features.h"
+
+namespace lazysnap {
+
+struct FakeKernelConfig {
+  std::string name;
+  std::string release = "6.18.0-fake";
+  // Open paths: 0 for success, else the errno each path fails with.
+  int device_open_errno = 0;        // ENOENT: no node (Linux < 6.1); EACCES: no access
+  int device_ioctl_errno = 0;       // USERFAULTFD_IOC_NEW
+  int syscall_errno = 0;            // EPERM without privilege; ENOSYS without the config
+  int user_mode_only_errno = 0;     // EINVAL before 5.11
+  // UFFDIO_API behaviour.
+  FeatureSet supported = 0;
+  bool rejects_nonzero_request = false;  // kernels before 4.11
+  bool rejects_unknown_bits = true;      // strict (6.x); false: lenient, ignores them
+  bool rejects_second_api = true;        // current kernels: EINVAL on a second call
+  uint64_t accepted_api = 0xAA;          // a kernel of another API version
+  // Bits left out of the reply to a non-zero request, though the probe reported them
+  // (a surprising kernel).
+  FeatureSet reply_drops = 0;
+  // Every call counts; call number `fail_call` (1-based, 0: never) fails with fail_errno.
+  int fail_call = 0;
+  int fail_errno = EIO;
+  // UFFDIO_REGISTER's reply.
+  uint64_t range_ioctls = (1ull << _UFFDIO_WAKE) | (1ull << _UFFDIO_COPY) |
+                          (1ull << _UFFDIO_ZEROPAGE);
+  bool io_uring = true;
+};
+
+class FakeKernel : public Kernel {
+ public:
+  explicit FakeKernel(FakeKernelConfig config);
+  ~FakeKernel() override;
+
+  // api_requests: the features of every UFFDIO_API call, in order.
+  std::vector<FeatureSet> api_requests() const;
+  // max_api_calls_on_one_fd: the most UFFDIO_API calls any one descriptor received.
+  int max_api_calls_on_one_fd() const;
+  int calls() const;
+
+  absl::StatusOr<UniqueFd> OpenDevice(const char* path, int flags) override;
+  absl::StatusOr<UniqueFd> UserfaultfdFromDevice(int device_fd, int uffd_flags) override;
+  absl::StatusOr<UniqueFd> UserfaultfdSyscall(int uffd_flags) override;
+  absl::Status UffdApi(int uffd, uffdio_api* api) override;
+  absl::Status UffdRegister(int uffd, uffdio_register* reg) override;
+  absl::Status UffdUnregister(int uffd, uint64_t start, uint64_t length) override;
+  absl::Status UffdWake(int uffd, uint64_t start, uint64_t length) override;
+  UffdIoctlResult UffdCopy(int uffd, uint64_t destination, const void* source, uint64_t length,
+                           bool wake) override;
+  UffdIoctlResult UffdZeropage(int uffd, uint64_t start, uint64_t length, bool wake) override;
+  UffdIoctlResult UffdPoison(int uffd, uint64_t start, uint64_t length, bool wake) override;
+  absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override;
+  absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override;
+  absl::StatusOr<void*> MmapAnonymous(uint64_t length, int prot, int flags) override;
+  absl::Status Munmap(void* address, uint64_t length) override;
+  absl::Status Madvise(void* address, uint64_t length, int advice) override;
+  absl::Status Mprotect(void* address, uint64_t length, int prot) override;
+  std::string KernelRelease() override { return config_.release; }
+  IoUringSupport ProbeIoUring() override;
+  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override;
+  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override;
+
+ private:
+  // Count counts a call; returns the errno to fail it with, or 0.
+  int Count();
+  absl::StatusOr<UniqueFd> NewFd(const char* what);
+
+  FakeKernelConfig config_;
+  mutable std::mutex mutex_;
+  int calls_ = 0;
+  std::vector<FeatureSet> api_requests_;
+  std::map<int, int> api_calls_by_fd_;
+};
+
+// FakeKernelConfigs returns the table of personalities the handshake is tested against.
+std::vector<FakeKernelConfig> FakeKernelPersonalities();
+
+}  // namespace lazysnap
+
+#endif  // LAZYSNAP_ENGINE_FAKE_KERNEL_H_

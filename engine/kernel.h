@@ -1,0 +1,92 @@
+// Kernel: the one narrow interface through which the engine talks to the kernel for
+// userfaultfd, io_uring and memory mappings. Each method looks like the system call or
+// ioctl it wraps. The Linux implementation (linux_kernel.cc) is the only code that makes
+// these calls; decision logic (feature negotiation, fallbacks, error policy) lives above
+// this interface and is tested against fake kernels (fake_kernel.h).
+//
+// Conventions: errno becomes a Status in the implementation (via ErrnoToStatus), after
+// retrying EINTR. Outcomes the userfaultfd protocol expects (EEXIST, EAGAIN, ENOENT,
+// ESRCH from a range ioctl) are returned as values in UffdIoctlResult, not as errors.
+#ifndef LAZYSNAP_ENGINE_KERNEL_H_
+#define LAZYSNAP_ENGINE_KERNEL_H_
+
+#include <poll.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "base/unique_fd.h"
+#include "engine/async_reader.h"
+#include "engine/uffd_abi.h"
+
+namespace lazysnap {
+
+// UffdIoctlResult: the outcome of UFFDIO_COPY / ZEROPAGE / POISON. `error` is 0 when the
+// whole range was handled, else the errno; `bytes` is how many bytes were handled before
+// the kernel stopped (0 or more, never negative).
+struct UffdIoctlResult {
+  int error = 0;
+  int64_t bytes = 0;
+};
+
+// IoUringSupport: what a probe of io_uring found.
+struct IoUringSupport {
+  bool available = false;
+  std::string detail;  // "io_uring with IORING_OP_READ" or why not
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+
+  // open(2) of a device node, O_CLOEXEC added.
+  virtual absl::StatusOr<UniqueFd> OpenDevice(const char* path, int flags) = 0;
+  // ioctl(device_fd, USERFAULTFD_IOC_NEW, uffd_flags): a userfaultfd from /dev/userfaultfd.
+  virtual absl::StatusOr<UniqueFd> UserfaultfdFromDevice(int device_fd, int uffd_flags) = 0;
+  // userfaultfd(2).
+  virtual absl::StatusOr<UniqueFd> UserfaultfdSyscall(int uffd_flags) = 0;
+
+  // ioctl(UFFDIO_API); on success *api holds the kernel's reply.
+  virtual absl::Status UffdApi(int uffd, uffdio_api* api) = 0;
+  // ioctl(UFFDIO_REGISTER); on success reg->ioctls holds the range's allowed ioctls.
+  virtual absl::Status UffdRegister(int uffd, uffdio_register* reg) = 0;
+  virtual absl::Status UffdUnregister(int uffd, uint64_t start, uint64_t length) = 0;
+  virtual absl::Status UffdWake(int uffd, uint64_t start, uint64_t length) = 0;
+  virtual UffdIoctlResult UffdCopy(int uffd, uint64_t destination, const void* source,
+                                   uint64_t length, bool wake) = 0;
+  virtual UffdIoctlResult UffdZeropage(int uffd, uint64_t start, uint64_t length,
+                                       bool wake) = 0;
+  virtual UffdIoctlResult UffdPoison(int uffd, uint64_t start, uint64_t length, bool wake) = 0;
+  // read(2) of messages from a non-blocking userfaultfd. Returns how many were read: 0
+  // when none is pending (EAGAIN).
+  virtual absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) = 0;
+
+  // poll(2). Returns the number of ready descriptors.
+  virtual absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) = 0;
+
+  // mmap(2) of anonymous memory; munmap(2); madvise(2); mprotect(2).
+  virtual absl::StatusOr<void*> MmapAnonymous(uint64_t length, int prot, int flags) = 0;
+  virtual absl::Status Munmap(void* address, uint64_t length) = 0;
+  virtual absl::Status Madvise(void* address, uint64_t length, int advice) = 0;
+  virtual absl::Status Mprotect(void* address, uint64_t length, int prot) = 0;
+
+  // uname(2)'s release ("6.18.44").
+  virtual std::string KernelRelease() = 0;
+
+  // io_uring: a probe for reports, and a reader with `entries` reads in flight.
+  virtual IoUringSupport ProbeIoUring() = 0;
+  virtual absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) = 0;
+  // A reader over pread(2), for when io_uring is unavailable.
+  virtual std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) = 0;
+};
+
+// LinuxKernel returns the process-wide real kernel.
+Kernel& LinuxKernel();
+
+}  // namespace lazysnap
+
+#endif  // LAZYSNAP_ENGINE_KERNEL_H_

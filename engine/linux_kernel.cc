@@ -1,0 +1,333 @@
+// LinuxKernel: the real system calls behind the Kernel interface, and the io_uring and
+// pread implementations of AsyncReader.
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "base/errno_status.h"
+#include "engine/kernel.h"
+
+namespace lazysnap {
+namespace {
+
+// Retry runs `call` until it does not fail with EINTR; returns its result (errno is set
+// when it is -1).
+template <typename F>
+auto Retry(F call) -> decltype(call()) {
+  decltype(call()) result;
+  do {
+    result = call();
+  } while (result == -1 && errno == EINTR);
+  return result;
+}
+
+absl::Status UffdIoctlStatus(int uffd, unsigned long request, void* argument,
+                             std::string_view what) {
+  if (Retry([&] { return ::ioctl(uffd, request, argument); }) != 0) {
+    return ErrnoToStatus(errno, what);
+  }
+  return absl::OkStatus();
+}
+
+// RangeResult turns a range ioctl's return and its "bytes done" field into a result. The
+// kernel stores the bytes handled, or a negative errno when none were, in that field.
+UffdIoctlResult RangeResult(int rc, int saved_errno, int64_t done) {
+  if (rc == 0) return {0, done};
+  return {saved_errno, done > 0 ? done : 0};
+}
+
+class IoUringReader : public AsyncReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<AsyncReader>> Create(uint32_t entries) {
+    std::unique_ptr<IoUringReader> reader(new IoUringReader(entries));
+    int rc = io_uring_queue_init(entries, &reader->ring_, 0);
+    if (rc < 0) {
+      return ErrnoToStatus(-rc, absl::StrFormat("io_uring_setup with %d entries", entries));
+    }
+    reader->initialised_ = true;
+    return std::unique_ptr<AsyncReader>(std::move(reader));
+  }
+
+  ~IoUringReader() override {
+    if (initialised_) io_uring_queue_exit(&ring_);
+  }
+
+  uint32_t capacity() const override { return capacity_; }
+
+  absl::Status Queue(int fd, std::span<uint8_t> buffer, uint64_t offset_bytes,
+                     uint64_t tag) override {
+    if (in_flight_ >= capacity_) {
+      return absl::FailedPreconditionError("io_uring reader: too many reads in flight");
+    }
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) {
+      return absl::FailedPreconditionError("io_uring reader: submission queue full");
+    }
+    io_uring_prep_read(sqe, fd, buffer.data(), static_cast<unsigned>(buffer.size()),
+                       offset_bytes);
+    io_uring_sqe_set_data64(sqe, tag);
+    ++in_flight_;
+    return absl::OkStatus();
+  }
+
+  absl::Status Submit() override {
+    while (true) {
+      int rc = io_uring_submit(&ring_);
+      if (rc >= 0) return absl::OkStatus();
+      if (rc != -EINTR && rc != -EAGAIN) return ErrnoToStatus(-rc, "io_uring_submit");
+    }
+  }
+
+  absl::StatusOr<size_t> Reap(std::span<ReadCompletion> out, bool wait) override {
+    size_t n = 0;
+    while (n < out.size()) {
+      io_uring_cqe* cqe = nullptr;
+      int rc = (wait && n == 0 && in_flight_ > 0) ? io_uring_wait_cqe(&ring_, &cqe)
+                                                  : io_uring_peek_cqe(&ring_, &cqe);
+      if (rc == -EINTR) continue;
+      if (rc == -EAGAIN || cqe == nullptr) break;
+      if (rc < 0) return ErrnoToStatus(-rc, "io_uring_wait_cqe");
+      out[n++] = ReadCompletion{io_uring_cqe_get_data64(cqe), cqe->res};
+      io_uring_cqe_seen(&ring_, cqe);
+      --in_flight_;
+    }
+    return n;
+  }
+
+  int poll_fd() const override { return ring_.ring_fd; }
+  const char* name() const override { return "io_uring"; }
+
+ private:
+  explicit IoUringReader(uint32_t entries) : capacity_(entries) {}
+  io_uring ring_ = {};
+  bool initialised_ = false;
+  uint32_t capacity_;
+  uint32_t in_flight_ = 0;
+};
+
+// PreadReader completes every read during Submit.
+class PreadReader : public AsyncReader {
+ public:
+  explicit PreadReader(uint32_t entries) : capacity_(entries) {}
+
+  uint32_t capacity() const override { return capacity_; }
+
+  absl::Status Queue(int fd, std::span<uint8_t> buffer, uint64_t offset_bytes,
+                     uint64_t tag) override {
+    if (queued_.size() + done_.size() >= capacity_) {
+      return absl::FailedPreconditionError("pread reader: too many reads in flight");
+    }
+    queued_.push_back({fd, buffer, offset_bytes, tag});
+    return absl::OkStatus();
+  }
+
+  absl::Status Submit() override {
+    for (const Request& r : queued_) {
+      ssize_t n = Retry([&] {
+        return ::pread(r.fd, r.buffer.data(), r.buffer.size(), static_cast<off_t>(r.offset));
+      });
+      done_.push_back({r.tag, n < 0 ? -static_cast<int64_t>(errno) : n});
+    }
+    queued_.clear();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<size_t> Reap(std::span<ReadCompletion> out, bool /*wait*/) override {
+    size_t n = 0;
+    while (n < out.size() && !done_.empty()) {
+      out[n++] = done_.front();
+      done_.pop_front();
+    }
+    return n;
+  }
+
+  int poll_fd() const override { return -1; }
+  const char* name() const override { return "pread"; }
+
+ private:
+  struct Request {
+    int fd;
+    std::span<uint8_t> buffer;
+    uint64_t offset;
+    uint64_t tag;
+  };
+  uint32_t capacity_;
+  std::vector<Request> queued_;
+  std::deque<ReadCompletion> done_;
+};
+
+class LinuxKernelImpl : public Kernel {
+ public:
+  absl::StatusOr<UniqueFd> OpenDevice(const char* path, int flags) override {
+    int fd = Retry([&] { return ::open(path, flags | O_CLOEXEC); });
+    if (fd < 0) return ErrnoToStatus(errno, absl::StrFormat("open %s", path));
+    return UniqueFd(fd);
+  }
+
+  absl::StatusOr<UniqueFd> UserfaultfdFromDevice(int device_fd, int uffd_flags) override {
+    int fd = Retry([&] { return ::ioctl(device_fd, USERFAULTFD_IOC_NEW, uffd_flags); });
+    if (fd < 0) {
+      return ErrnoToStatus(errno, "ioctl(/dev/userfaultfd, USERFAULTFD_IOC_NEW)");
+    }
+    return UniqueFd(fd);
+  }
+
+  absl::StatusOr<UniqueFd> UserfaultfdSyscall(int uffd_flags) override {
+    int fd = static_cast<int>(Retry([&] { return ::syscall(SYS_userfaultfd, uffd_flags); }));
+    if (fd < 0) {
+      return ErrnoToStatus(errno, absl::StrFormat("userfaultfd(%s)",
+                                                  (uffd_flags & UFFD_USER_MODE_ONLY)
+                                                      ? "UFFD_USER_MODE_ONLY"
+                                                      : "0"));
+    }
+    return UniqueFd(fd);
+  }
+
+  absl::Status UffdApi(int uffd, uffdio_api* api) override {
+    return UffdIoctlStatus(uffd, UFFDIO_API, api,
+                           absl::StrFormat("ioctl(UFFDIO_API, features=0x%x)", api->features));
+  }
+
+  absl::Status UffdRegister(int uffd, uffdio_register* reg) override {
+    return UffdIoctlStatus(
+        uffd, UFFDIO_REGISTER, reg,
+        absl::StrFormat("ioctl(UFFDIO_REGISTER, [0x%x, +%d), mode 0x%x)", reg->range.start,
+                        reg->range.len, reg->mode));
+  }
+
+  absl::Status UffdUnregister(int uffd, uint64_t start, uint64_t length) override {
+    uffdio_range range = {start, length};
+    return UffdIoctlStatus(
+        uffd, UFFDIO_UNREGISTER, &range,
+        absl::StrFormat("ioctl(UFFDIO_UNREGISTER, [0x%x, +%d))", start, length));
+  }
+
+  absl::Status UffdWake(int uffd, uint64_t start, uint64_t length) override {
+    uffdio_range range = {start, length};
+    return UffdIoctlStatus(uffd, UFFDIO_WAKE, &range,
+                           absl::StrFormat("ioctl(UFFDIO_WAKE, [0x%x, +%d))", start, length));
+  }
+
+  UffdIoctlResult UffdCopy(int uffd, uint64_t destination, const void* source,
+                           uint64_t length, bool wake) override {
+    uffdio_copy copy = {};
+    copy.dst = destination;
+    copy.src = reinterpret_cast<uint64_t>(source);
+    copy.len = length;
+    copy.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE;
+    int rc = Retry([&] { return ::ioctl(uffd, UFFDIO_COPY, &copy); });
+    return RangeResult(rc, errno, copy.copy);
+  }
+
+  UffdIoctlResult UffdZeropage(int uffd, uint64_t start, uint64_t length, bool wake) override {
+    uffdio_zeropage zero = {};
+    zero.range = {start, length};
+    zero.mode = wake ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE;
+    int rc = Retry([&] { return ::ioctl(uffd, UFFDIO_ZEROPAGE, &zero); });
+    return RangeResult(rc, errno, zero.zeropage);
+  }
+
+  UffdIoctlResult UffdPoison(int uffd, uint64_t start, uint64_t length, bool wake) override {
+    uffdio_poison poison = {};
+    poison.range = {start, length};
+    poison.mode = wake ? 0 : UFFDIO_POISON_MODE_DONTWAKE;
+    int rc = Retry([&] { return ::ioctl(uffd, UFFDIO_POISON, &poison); });
+    return RangeResult(rc, errno, poison.updated);
+  }
+
+  absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override {
+    ssize_t n = Retry([&] { return ::read(uffd, messages.data(), messages.size_bytes()); });
+    if (n < 0) {
+      if (errno == EAGAIN) return 0;
+      return ErrnoToStatus(errno, "read(userfaultfd)");
+    }
+    return static_cast<size_t>(n) / sizeof(uffd_msg);
+  }
+
+  absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override {
+    int n = Retry([&] { return ::poll(fds.data(), fds.size(), timeout_ms); });
+    if (n < 0) return ErrnoToStatus(errno, "poll");
+    return n;
+  }
+
+  absl::StatusOr<void*> MmapAnonymous(uint64_t length, int prot, int flags) override {
+    void* address = ::mmap(nullptr, length, prot, flags | MAP_ANONYMOUS, -1, 0);
+    if (address == MAP_FAILED) {
+      return ErrnoToStatus(errno, absl::StrFormat("mmap of %d anonymous bytes", length));
+    }
+    return address;
+  }
+
+  absl::Status Munmap(void* address, uint64_t length) override {
+    if (::munmap(address, length) != 0) {
+      return ErrnoToStatus(errno, absl::StrFormat("munmap(%p, %d)", address, length));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Madvise(void* address, uint64_t length, int advice) override {
+    if (Retry([&] { return ::madvise(address, length, advice); }) != 0) {
+      return ErrnoToStatus(errno,
+                           absl::StrFormat("madvise(%p, %d, %d)", address, length, advice));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Mprotect(void* address, uint64_t length, int prot) override {
+    if (::mprotect(address, length, prot) != 0) {
+      return ErrnoToStatus(errno,
+                           absl::StrFormat("mprotect(%p, %d, %d)", address, length, prot));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string KernelRelease() override {
+    struct utsname name;
+    if (::uname(&name) != 0) return "unknown";
+    return name.release;
+  }
+
+  IoUringSupport ProbeIoUring() override {
+    io_uring ring;
+    int rc = io_uring_queue_init(2, &ring, 0);
+    if (rc < 0) {
+      return {false, absl::StrFormat("io_uring_setup failed: %s (%s); reads fall back to "
+                                     "pread",
+                                     std::strerror(-rc), ErrnoName(-rc))};
+    }
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring);
+    bool read_op = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_READ);
+    if (probe != nullptr) io_uring_free_probe(probe);
+    io_uring_queue_exit(&ring);
+    if (!read_op) {
+      return {false, "io_uring lacks IORING_OP_READ (Linux 5.6+); reads fall back to pread"};
+    }
+    return {true, "io_uring with IORING_OP_READ"};
+  }
+
+  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override {
+    return IoUringReader::Create(entries);
+  }
+
+  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override {
+    return std::make_unique<PreadReader>(entries);
+  }
+};
+
+}  // namespace
+
+Kernel& LinuxKernel() {
+  static LinuxKernelImpl* kernel = new LinuxKernelImpl();
+  return *kernel;
+}
+
+}  // namespace lazysnap
