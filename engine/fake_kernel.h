@@ -71,6 +71,11 @@ class FakeKernel : public Kernel {
   absl::Status Munmap(void* address, uint64_t length) override;
   absl::Status Madvise(void* address, uint64_t length, int advice) override;
   absl::Status Mprotect(void* address, uint64_t length, int prot) override;
+  absl::StatusOr<UniqueFd> CreateEventFd() override { return LinuxKernel().CreateEventFd(); }
+  absl::Status SignalEventFd(int fd) override { return LinuxKernel().SignalEventFd(fd); }
+  absl::Status PinCurrentThread(int) override { return absl::OkStatus(); }
+  absl::Status SetCurrentThreadIdle() override { return absl::OkStatus(); }
+  int online_cpus() override { return 2; }
   std::string KernelRelease() override { return config_.release; }
   IoUringSupport ProbeIoUring() override;
   absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override;
@@ -86,6 +91,75 @@ class FakeKernel : public Kernel {
   int calls_ = 0;
   std::vector<FeatureSet> api_requests_;
   std::map<int, int> api_calls_by_fd_;
+};
+
+// ForwardingKernel passes every call to the real kernel; tests derive from it to change
+// one behaviour (slow reads, a failing call) while the rest stays real.
+class ForwardingKernel : public Kernel {
+ public:
+  absl::StatusOr<UniqueFd> OpenDevice(const char* path, int flags) override {
+    return real().OpenDevice(path, flags);
+  }
+  absl::StatusOr<UniqueFd> UserfaultfdFromDevice(int device_fd, int uffd_flags) override {
+    return real().UserfaultfdFromDevice(device_fd, uffd_flags);
+  }
+  absl::StatusOr<UniqueFd> UserfaultfdSyscall(int uffd_flags) override {
+    return real().UserfaultfdSyscall(uffd_flags);
+  }
+  absl::Status UffdApi(int uffd, uffdio_api* api) override { return real().UffdApi(uffd, api); }
+  absl::Status UffdRegister(int uffd, uffdio_register* reg) override {
+    return real().UffdRegister(uffd, reg);
+  }
+  absl::Status UffdUnregister(int uffd, uint64_t start, uint64_t length) override {
+    return real().UffdUnregister(uffd, start, length);
+  }
+  absl::Status UffdWake(int uffd, uint64_t start, uint64_t length) override {
+    return real().UffdWake(uffd, start, length);
+  }
+  UffdIoctlResult UffdCopy(int uffd, uint64_t destination, const void* source, uint64_t length,
+                           bool wake) override {
+    return real().UffdCopy(uffd, destination, source, length, wake);
+  }
+  UffdIoctlResult UffdZeropage(int uffd, uint64_t start, uint64_t length, bool wake) override {
+    return real().UffdZeropage(uffd, start, length, wake);
+  }
+  UffdIoctlResult UffdPoison(int uffd, uint64_t start, uint64_t length, bool wake) override {
+    return real().UffdPoison(uffd, start, length, wake);
+  }
+  absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override {
+    return real().ReadUffdMessages(uffd, messages);
+  }
+  absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override {
+    return real().Poll(fds, timeout_ms);
+  }
+  absl::StatusOr<void*> MmapAnonymous(uint64_t length, int prot, int flags) override {
+    return real().MmapAnonymous(length, prot, flags);
+  }
+  absl::Status Munmap(void* address, uint64_t length) override {
+    return real().Munmap(address, length);
+  }
+  absl::Status Madvise(void* address, uint64_t length, int advice) override {
+    return real().Madvise(address, length, advice);
+  }
+  absl::Status Mprotect(void* address, uint64_t length, int prot) override {
+    return real().Mprotect(address, length, prot);
+  }
+  absl::StatusOr<UniqueFd> CreateEventFd() override { return real().CreateEventFd(); }
+  absl::Status SignalEventFd(int fd) override { return real().SignalEventFd(fd); }
+  absl::Status PinCurrentThread(int cpu) override { return real().PinCurrentThread(cpu); }
+  absl::Status SetCurrentThreadIdle() override { return real().SetCurrentThreadIdle(); }
+  int online_cpus() override { return real().online_cpus(); }
+  std::string KernelRelease() override { return real().KernelRelease(); }
+  IoUringSupport ProbeIoUring() override { return real().ProbeIoUring(); }
+  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override {
+    return real().CreateIoUringReader(entries);
+  }
+  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override {
+    return real().CreatePreadReader(entries);
+  }
+
+ private:
+  static Kernel& real() { return LinuxKernel(); }
 };
 
 // FakeKernelConfigs returns the table of personalities the handshake is tested against.

@@ -74,6 +74,16 @@ class Kernel {
   virtual absl::Status Madvise(void* address, uint64_t length, int advice) = 0;
   virtual absl::Status Mprotect(void* address, uint64_t length, int prot) = 0;
 
+  // eventfd(2) (close-on-exec, non-blocking), and a write of 1 to it.
+  virtual absl::StatusOr<UniqueFd> CreateEventFd() = 0;
+  virtual absl::Status SignalEventFd(int fd) = 0;
+
+  // The calling thread: sched_setaffinity(2) to one CPU; SCHED_IDLE (runs only when a
+  // CPU has nothing else to do). online_cpus is sysconf(_SC_NPROCESSORS_ONLN).
+  virtual absl::Status PinCurrentThread(int cpu) = 0;
+  virtual absl::Status SetCurrentThreadIdle() = 0;
+  virtual int online_cpus() = 0;
+
   // uname(2)'s release ("6.18.44").
   virtual std::string KernelRelease() = 0;
 

@@ -2,6 +2,8 @@
 // pread implementations of AsyncReader.
 #include <fcntl.h>
 #include <liburing.h>
+#include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -288,6 +290,43 @@ class LinuxKernelImpl : public Kernel {
                            absl::StrFormat("mprotect(%p, %d, %d)", address, length, prot));
     }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<UniqueFd> CreateEventFd() override {
+    int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return ErrnoToStatus(errno, "eventfd");
+    return UniqueFd(fd);
+  }
+
+  absl::Status SignalEventFd(int fd) override {
+    uint64_t one = 1;
+    if (Retry([&] { return ::write(fd, &one, sizeof(one)); }) < 0 && errno != EAGAIN) {
+      return ErrnoToStatus(errno, "write(eventfd)");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status PinCurrentThread(int cpu) override {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
+      return ErrnoToStatus(errno, absl::StrFormat("sched_setaffinity to CPU %d", cpu));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SetCurrentThreadIdle() override {
+    sched_param param = {};
+    if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
+      return ErrnoToStatus(errno, "sched_setscheduler(SCHED_IDLE)");
+    }
+    return absl::OkStatus();
+  }
+
+  int online_cpus() override {
+    long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<int>(n) : 1;
   }
 
   std::string KernelRelease() override {

@@ -75,6 +75,16 @@ absl::StatusOr<std::unique_ptr<FileImageSource>> FileImageSource::Open(
   return source;
 }
 
+bool FileImageSource::KnownZero(uint64_t image_offset_bytes, uint64_t length_bytes) {
+  if (!seekable_ || length_bytes == 0) return false;
+  off_t data = ::lseek(fd_.get(), static_cast<off_t>(image_offset_bytes), SEEK_DATA);
+  if (data < 0) {
+    // ENXIO: no data at or after the offset, so all of it is a hole (or past the end).
+    return errno == ENXIO;
+  }
+  return static_cast<uint64_t>(data) >= image_offset_bytes + length_bytes;
+}
+
 absl::StatusOr<size_t> FileImageSource::Read(uint64_t image_offset_bytes,
                                              std::span<uint8_t> out) {
   if (seekable_) {

@@ -41,6 +41,13 @@ class ImageSource {
   // random_access is true when Read may be called at any offset in any order (the
   // dictionary trainer samples the image before the writer streams it).
   virtual bool random_access() const = 0;
+
+  // KnownZero is true when the source knows, without reading, that every byte of
+  // [image_offset_bytes, + length_bytes) is zero (a hole in a sparse file). The writer
+  // then skips reading it. False means "unknown", not "non-zero".
+  virtual bool KnownZero(uint64_t /*image_offset_bytes*/, uint64_t /*length_bytes*/) {
+    return false;
+  }
 };
 
 // FileImageSource reads a raw memory image from a file, or from a pipe or other stream
@@ -56,6 +63,9 @@ class FileImageSource : public ImageSource {
   std::vector<format::Region> regions() const override { return regions_; }
   absl::StatusOr<size_t> Read(uint64_t image_offset_bytes, std::span<uint8_t> out) override;
   bool random_access() const override { return seekable_; }
+  // KnownZero asks the file system for the next data (lseek SEEK_DATA): VM memory files
+  // are usually sparse, and their holes need not be read.
+  bool KnownZero(uint64_t image_offset_bytes, uint64_t length_bytes) override;
 
  private:
   FileImageSource() = default;

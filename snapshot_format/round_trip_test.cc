@@ -198,6 +198,42 @@ TEST(RoundTrip, ImageFileOnDiskWithRegions) {
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
 }
 
+TEST(RoundTrip, SparseFileHolesAreSkippedWithoutReading) {
+  // A 1 GiB sparse file with data in three places: holes become zero chunks without
+  // being read, data chunks round-trip.
+  const uint64_t size = 1ull << 30;
+  std::string image_path = testing::TempPath("sparse.raw");
+  auto fd = OpenFile(image_path, O_RDWR | O_CREAT | O_TRUNC);
+  ASSERT_TRUE(fd.ok());
+  ASSERT_EQ(::ftruncate(fd->get(), size), 0);
+  std::vector<uint8_t> data = testing::MixedImage(3 * 65536, 65536, {Fill::kText, Fill::kRandom});
+  const uint64_t offsets[] = {0, 300 << 20, size - 65536 - 4096};
+  for (uint64_t offset : offsets) {
+    ASSERT_TRUE(PwriteFull(fd->get(), {data.data(), 65536 + 4096}, offset, image_path).ok());
+  }
+  auto source = FileImageSource::Open(image_path);
+  ASSERT_TRUE(source.ok());
+  EXPECT_TRUE((*source)->KnownZero(1 << 20, 64 << 20));
+  EXPECT_FALSE((*source)->KnownZero(300 << 20, 4096));
+  std::string path = testing::TempPath("sparse.lzs");
+  auto summary = WriteSnapshot(**source, path, WriterOptions{});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_GE(summary->zero_chunks, size / 65536 - 8);
+  auto reader = SnapshotReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  auto decoder = ChunkDecoder::Create();
+  std::vector<uint8_t> scratch;
+  for (uint64_t offset : offsets) {
+    for (uint64_t at = offset & ~uint64_t{65535}; at < offset + 65536 + 4096; at += 65536) {
+      std::vector<uint8_t> out(65536);
+      ASSERT_TRUE((*reader)->ReadChunk(at / 65536, *decoder, scratch, out).ok());
+      std::vector<uint8_t> expected(65536);
+      ASSERT_TRUE(PreadFull(fd->get(), expected, at, image_path).ok());
+      EXPECT_EQ(out, expected) << at;
+    }
+  }
+}
+
 TEST(Writer, FailureLeavesNothingUnderTheFinalName) {
   std::vector<uint8_t> image = testing::MixedImage(64 << 20, 64 << 10, kAllKinds);
   testing::MemoryImageSource source(image, {{0, image.size(), 0}});

@@ -72,6 +72,7 @@ struct ChunkJob {
 
 struct Batch {
   uint64_t sequence = 0;
+  bool known_zero = false;  // a hole of the source: not read, every chunk is zero
   uint32_t chunk_count = 0;
   uint64_t input_bytes = 0;
   std::unique_ptr<uint8_t[]> input;
@@ -288,7 +289,7 @@ void CompressBatches(Pipeline& pipeline, int level, uint32_t chunk_size, size_t 
       ChunkJob& job = batch->jobs[i];
       std::span<const uint8_t> input(batch->input.get() + static_cast<uint64_t>(i) * chunk_size,
                                      job.length_bytes);
-      if (IsAllZero(input)) {
+      if (batch->known_zero || IsAllZero(input)) {
         job.kind = ChunkKind::kZero;
         continue;
       }
@@ -475,8 +476,12 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
       }
       uint64_t want = static_cast<uint64_t>(batch_chunks) * chunk_size;
       if (!stream) want = std::min(want, region.length_bytes - offset);
-      auto got = source.Read(region.image_offset_bytes + offset,
-                             {batch->input.get(), static_cast<size_t>(want)});
+      absl::StatusOr<size_t> got = want;
+      batch->known_zero = !stream && source.KnownZero(region.image_offset_bytes + offset, want);
+      if (!batch->known_zero) {
+        got = source.Read(region.image_offset_bytes + offset,
+                          {batch->input.get(), static_cast<size_t>(want)});
+      }
       if (!got.ok()) {
         pipeline.Fail(got.status());
         break;

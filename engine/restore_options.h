@@ -1,0 +1,81 @@
+// RestoreOptions: how a restore session serves faults, and what it asks of userfaultfd.
+#ifndef LAZYSNAP_ENGINE_RESTORE_OPTIONS_H_
+#define LAZYSNAP_ENGINE_RESTORE_OPTIONS_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "engine/kernel.h"
+#include "engine/uffd_features.h"
+
+namespace lazysnap {
+
+// ServingMode: who serves a fault.
+enum class ServingMode {
+  // Handler threads read fault messages from the userfaultfd and install chunks. Serves
+  // every fault, including those the kernel raises itself (KVM, read(2) into the memory).
+  kHandlerThreads,
+  // The faulting thread serves its own fault from a SIGBUS handler (UFFD_FEATURE_SIGBUS):
+  // no wake-up of another thread on the fault path. In-process memory only, and only
+  // user-mode faults: a kernel-mode fault (read(2) into the memory) fails with EFAULT.
+  kSigbus,
+};
+
+// CloseMode: what Close does with memory that is not restored yet.
+enum class CloseMode {
+  // Install every chunk not yet installed, then stop: the memory stays correct and
+  // threads blocked in a fault resume with the right bytes. Takes time proportional to
+  // what is left.
+  kFinishRestore,
+  // Stop at once: untouched memory then reads as zeros. Only for memory about to be
+  // discarded (the VM is being torn down).
+  kDiscard,
+};
+
+struct RestoreOptions {
+  ServingMode serving = ServingMode::kHandlerThreads;
+  // Handler threads (kHandlerThreads); 0 means one per online CPU.
+  int handler_threads = 0;
+  // Pin handler thread i to CPU i, so that a fault is usually served on a core that is
+  // already awake.
+  bool pin_handler_threads = false;
+  // A handler thread that ran out of work keeps looking (yielding the CPU) for this long
+  // before it sleeps in poll(2): on this 2-vCPU VM, waking a sleeping thread on the
+  // other core costs 35-120 us, more than serving a 64 KiB chunk.
+  uint32_t spin_before_sleep_us = 50;
+  // Reads each handler thread keeps in flight (io_uring entries and chunk buffers).
+  uint32_t reads_in_flight = 8;
+  // Sequential readahead: when a fault follows a run of installed chunks, the serving
+  // thread also installs up to this many following chunks (0: off).
+  uint32_t readahead_chunks = 8;
+  // Populate in the background: an idle-priority thread installs every chunk not yet
+  // installed, in order, so that later touches find memory present.
+  bool background_populate = false;
+  // Use io_uring for chunk reads (falls back to pread when unavailable).
+  bool use_io_uring = true;
+  // Refuse UFFD_USER_MODE_ONLY descriptors (a VM runtime must: KVM faults are kernel
+  // faults).
+  bool require_kernel_faults = false;
+  // Poison a chunk that fails its checksum when the kernel allows it; false forces the
+  // fallback (report and keep the faulting threads blocked), for tests.
+  bool use_poison = true;
+  CloseMode close_mode = CloseMode::kFinishRestore;
+  // Called once, from an engine thread, with the first fatal error (a chunk that cannot
+  // be read or fails its checksum, the faulting process gone). Must not call Close.
+  std::function<void(const absl::Status&)> on_error;
+  // The kernel to talk to; nullptr means LinuxKernel(). Tests pass fakes.
+  Kernel* kernel = nullptr;
+};
+
+// FeatureRequestFor returns the userfaultfd features a session with `options` asks for:
+// nothing is required for anonymous memory; EVENT_REMOVE, EVENT_UNMAP, THREAD_ID and
+// POISON are wanted, and SIGBUS in kSigbus mode (required there).
+FeatureRequest FeatureRequestFor(const RestoreOptions& options);
+
+// AllEngineFeatures is the union of what any option may ask for (for `lazysnap features`).
+FeatureRequest AllEngineFeatures();
+
+}  // namespace lazysnap
+
+#endif  // LAZYSNAP_ENGINE_RESTORE_OPTIONS_H_
