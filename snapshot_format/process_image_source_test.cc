@@ -6,7 +6,9 @@
 // the capture) and the freeze guard.
 #include "snapshot_format/process_image_source.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -497,6 +499,57 @@ TEST(ProcessImageSource, FreezeStopsTheProcessUntilTheSourceIsDestroyed) {
   ASSERT_EQ(::waitpid(child.pid(), &status, WCONTINUED), child.pid());
   EXPECT_TRUE(WIFCONTINUED(status));
   EXPECT_NE(State(child.pid()), 'T');
+}
+
+// SpinningChildBody runs three threads that never block, so that each must be stopped
+// while running.
+int SpinningChildBody(int report_fd, int control_fd) {
+  for (int i = 0; i < 3; ++i) {
+    pthread_t thread;
+    if (::pthread_create(
+            &thread, nullptr,
+            [](void*) -> void* {
+              volatile uint64_t counter = 0;
+              while (true) counter = counter + 1;
+            },
+            nullptr) != 0) {
+      return 20;
+    }
+  }
+  const char ready = 'r';
+  if (!WriteAll(report_fd, &ready, 1)) return 21;
+  return WaitForEof(control_fd);
+}
+
+// ThreadStates returns the state letter of every thread of `pid`.
+std::string ThreadStates(pid_t pid) {
+  std::string states;
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(task_dir.c_str());
+  if (dir == nullptr) return "?";
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::vector<uint8_t> stat =
+        testing::ReadFileBytes(task_dir + "/" + entry->d_name + "/stat");
+    std::string text(stat.begin(), stat.end());
+    size_t paren = text.rfind(')');
+    states += paren == std::string::npos || paren + 2 >= text.size() ? '?' : text[paren + 2];
+  }
+  ::closedir(dir);
+  return states;
+}
+
+TEST(ProcessImageSource, FreezeWaitsUntilEveryRunningThreadHasStopped) {
+  Child child(SpinningChildBody);
+  char ready;
+  ASSERT_TRUE(child.ReadReport(&ready, 1));
+  auto source = ProcessImageSource::Open(child.pid(), {.freeze = true});
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_EQ(ThreadStates(child.pid()), "TTTT");
+  source->reset();
+  int status = 0;
+  ASSERT_EQ(::waitpid(child.pid(), &status, WCONTINUED), child.pid());
+  EXPECT_TRUE(WIFCONTINUED(status));
 }
 
 TEST(ProcessImageSource, FreezeLeavesAnAlreadyStoppedProcessStopped) {
