@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# End-to-end: the lazysnap CLI on real files, as a user runs it: create, inspect,
+# verify, extract, restore; broken input on purpose; usage errors. Every check prints
+# what it expected when it fails.
+set -uo pipefail
+
+LAZYSNAP="${TEST_SRCDIR:-.}/lazysnap/tools/lazysnap"
+[[ -x "$LAZYSNAP" ]] || LAZYSNAP="$(dirname "$0")/../tools/lazysnap"
+WORK="${TEST_TMPDIR:-$(mktemp -d)}"
+failures=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# expect_exit CODE CMD...: runs CMD, checks its exit status; output in $WORK/out, $WORK/err.
+expect_exit() {
+  local want=$1
+  shift
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  local got=$?
+  if [[ $got -ne $want ]]; then
+    fail "'$*' exited $got, expected $want; stderr: $(cat "$WORK/err")"
+  fi
+}
+
+expect_in() {  # expect_in FILE TEXT
+  grep -qF -- "$2" "$1" || fail "expected '$2' in $(basename "$1"): $(head -c 600 "$1")"
+}
+
+one_line() {  # one_line FILE: a usage error is exactly one line
+  local n
+  n=$(wc -l <"$1")
+  [[ $n -eq 1 ]] || fail "expected one line on stderr, got $n: $(cat "$1")"
+}
+
+# A 12 MiB image: text, zeros, random bytes and a repeated block, not a chunk multiple.
+python3 - "$WORK/image.raw" <<'PY'
+import os, random, sys
+random.seed(5)
+chunk = 65536
+parts = []
+text = (b"lazysnap restores memory lazily " * 4096)[:chunk]
+for i in range(190):
+    k = i % 5
+    if k == 0: parts.append(text)
+    elif k == 1: parts.append(bytes(chunk))
+    elif k == 2: parts.append(random.randbytes(chunk))
+    elif k == 3: parts.append(text)
+    else: parts.append(bytes([i % 251]) * 100 + text[100:])
+parts.append(b"tail" * 1000)
+open(sys.argv[1], "wb").write(b"".join(parts))
+PY
+
+# --- create / inspect / verify / extract -------------------------------------------------
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/snap.lzs" --threads 2
+expect_in "$WORK/out" "snap.lzs"
+expect_in "$WORK/out" "duplicate"
+[[ -f "$WORK/snap.lzs" ]] || fail "create did not write the snapshot"
+ls "$WORK"/snap.lzs.tmp.* >/dev/null 2>&1 && fail "create left a temporary file"
+
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/snap16.lzs" --chunk-size 16K --level -3 --json
+expect_in "$WORK/out" '"chunks":'
+expect_in "$WORK/out" '"zero_chunks":'
+
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/snap.lzs"
+expect_in "$WORK/out" "chunk 64.0 KiB"
+expect_in "$WORK/out" "zero"
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/snap.lzs" --json
+expect_in "$WORK/out" '"chunk_size_bytes":65536'
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["chunks"]["total"]==191, d' "$WORK/out" \
+  || fail "inspect --json is not the JSON expected"
+
+expect_exit 0 "$LAZYSNAP" verify "$WORK/snap.lzs"
+expect_in "$WORK/out" "sound"
+expect_exit 0 "$LAZYSNAP" extract "$WORK/snap.lzs" -o "$WORK/extracted.raw"
+cmp -s "$WORK/image.raw" "$WORK/extracted.raw" || fail "extract did not reproduce the image"
+
+# Regions: two regions with a hole; extract leaves the hole zero.
+expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/regions.lzs" --region 2M:3M+0
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/regions.lzs" --region 0:1M@zz
+one_line "$WORK/err"
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/regions.lzs" \
+  --region 0:1M@0x100000 --region 2M:3M
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/regions.lzs"
+expect_in "$WORK/out" "2 regions"
+expect_in "$WORK/out" "guest address 0x100000"
+
+# --- restore (lazily, in this process) ----------------------------------------------------
+expect_exit 0 "$LAZYSNAP" features
+if [[ $? -eq 0 ]] && grep -q "can restore here" "$WORK/out"; then
+  for access in seq random ws:25; do
+    expect_exit 0 "$LAZYSNAP" restore "$WORK/snap.lzs" --access "$access" --threads 3 \
+      --verify "$WORK/image.raw"
+    expect_in "$WORK/out" "all equal"
+  done
+  expect_exit 0 "$LAZYSNAP" restore "$WORK/snap16.lzs" --access random --verify "$WORK/image.raw" --json
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pages_mismatched"]==0 and d["faults"]["total"]>0, d' "$WORK/out" \
+    || fail "restore --json: $(cat "$WORK/out")"
+  # Verifying against a different image must fail, naming where.
+  cp "$WORK/image.raw" "$WORK/other.raw"
+  printf 'X' | dd of="$WORK/other.raw" bs=1 seek=200000 conv=notrunc 2>/dev/null
+  expect_exit 1 "$LAZYSNAP" restore "$WORK/snap.lzs" --verify "$WORK/other.raw"
+  expect_in "$WORK/out" "DIFFER"
+else
+  echo "SKIP restore checks: $(cat "$WORK/out")"
+fi
+
+# --- broken input on purpose -------------------------------------------------------------
+size=$(stat -c %s "$WORK/snap.lzs")
+# A flipped byte in chunk data: verify names the chunk and exits 1.
+cp "$WORK/snap.lzs" "$WORK/flipped.lzs"
+printf '\xff' | dd of="$WORK/flipped.lzs" bs=1 seek=300 conv=notrunc 2>/dev/null
+expect_exit 1 "$LAZYSNAP" verify "$WORK/flipped.lzs"
+expect_in "$WORK/err" "flipped.lzs: chunk 2 (raw"
+one_line "$WORK/err"
+# A flipped byte in the index tail: inspect refuses.
+cp "$WORK/snap.lzs" "$WORK/badindex.lzs"
+printf '\x01' | dd of="$WORK/badindex.lzs" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
+expect_exit 1 "$LAZYSNAP" inspect "$WORK/badindex.lzs"
+expect_in "$WORK/err" "badindex.lzs"
+# Truncated.
+head -c $((size / 2)) "$WORK/snap.lzs" >"$WORK/truncated.lzs"
+expect_exit 1 "$LAZYSNAP" verify "$WORK/truncated.lzs"
+expect_in "$WORK/err" "truncated"
+# Not a snapshot.
+expect_exit 1 "$LAZYSNAP" inspect "$WORK/image.raw"
+expect_in "$WORK/err" "not a lazysnap snapshot"
+
+# --- usage errors: one clear line, exit 2 -------------------------------------------------
+expect_exit 2 "$LAZYSNAP" inspect "$WORK/missing.lzs"
+one_line "$WORK/err"
+expect_in "$WORK/err" "missing.lzs"
+expect_exit 2 "$LAZYSNAP" verify --frobnicate "$WORK/snap.lzs"
+one_line "$WORK/err"
+expect_in "$WORK/err" "--frobnicate"
+expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw"
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" create "$WORK/missing.raw" -o "$WORK/x.lzs"
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/x.lzs" --chunk-size 12K
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" restore "$WORK/snap.lzs" --access zigzag
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" nonsense
+expect_exit 2 "$LAZYSNAP"
+for cmd in demo create inspect verify extract restore features; do
+  expect_exit 0 "$LAZYSNAP" "$cmd" --help
+  expect_in "$WORK/out" "usage: lazysnap $cmd"
+done
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all checks passed"

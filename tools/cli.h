@@ -1,0 +1,89 @@
+// Command-line plumbing shared by the lazysnap subcommands: flag parsing with one-line
+// usage errors, byte-size and duration formatting, and exit codes.
+#ifndef LAZYSNAP_TOOLS_CLI_H_
+#define LAZYSNAP_TOOLS_CLI_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace lazysnap::cli {
+
+// Exit codes: kExitFailure when the operation failed (a corrupt snapshot, an I/O error),
+// kExitUsage for a command line that cannot be run (unknown flag, missing file).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+struct FlagSpec {
+  std::string name;        // without dashes: "chunk-size"
+  std::string value_name;  // "SIZE"; empty for a boolean flag
+  std::string help;
+  bool repeated = false;
+  char short_name = 0;     // 'o' for -o; 0 for none
+};
+
+struct CommandSpec {
+  std::string name;       // "create"
+  std::string synopsis;   // "IMAGE -o SNAP [flags]"
+  std::string summary;    // one line
+  std::string description;  // paragraphs for --help
+  size_t min_positional = 0;
+  size_t max_positional = 0;
+  std::vector<FlagSpec> flags;
+};
+
+// ParsedArgs: the result of parsing one subcommand's arguments.
+class ParsedArgs {
+ public:
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool Has(std::string_view flag) const { return values_.count(std::string(flag)) != 0; }
+  // Value returns the flag's last value, or `fallback`.
+  std::string Value(std::string_view flag, std::string_view fallback = "") const;
+  const std::vector<std::string>& Values(std::string_view flag) const;
+
+ private:
+  friend absl::StatusOr<ParsedArgs> Parse(const CommandSpec&, int, char**);
+  std::vector<std::string> positional_;
+  std::map<std::string, std::vector<std::string>> values_;
+};
+
+// Parse parses argv (argv[0] is the subcommand name). InvalidArgument with a one-line
+// message for an unknown flag, a missing value or a wrong number of arguments.
+absl::StatusOr<ParsedArgs> Parse(const CommandSpec& spec, int argc, char** argv);
+
+// HelpText renders `lazysnap <command> --help`.
+std::string HelpText(const CommandSpec& spec);
+
+// WantsHelp is true when argv holds -h or --help.
+bool WantsHelp(int argc, char** argv);
+
+// UsageError prints "lazysnap <command>: <message>" and a hint to stderr; returns 2.
+int UsageError(const CommandSpec& spec, std::string_view message);
+
+// Fail prints "lazysnap <command>: <status message>" to stderr and returns the exit code
+// for it: 2 for NotFound/PermissionDenied/InvalidArgument of the command line (missing
+// files included), 1 otherwise.
+int Fail(std::string_view command, const absl::Status& status);
+
+// ParseSize parses "4096", "64K", "64KiB", "1M", "2G" (binary multiples).
+absl::StatusOr<uint64_t> ParseSize(std::string_view text);
+// ParseInt parses a decimal integer within [min, max].
+absl::StatusOr<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max);
+
+// FormatBytes renders 1536 as "1.5 KiB", 1073741824 as "1.00 GiB".
+std::string FormatBytes(uint64_t bytes);
+// FormatRate renders bytes per second as "523 MB/s" (decimal units, as disks quote).
+std::string FormatRate(double bytes_per_second);
+// FormatDuration renders seconds as "850 us", "12.3 ms", "1.52 s".
+std::string FormatDuration(double seconds);
+
+}  // namespace lazysnap::cli
+
+#endif  // LAZYSNAP_TOOLS_CLI_H_

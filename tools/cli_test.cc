@@ -1,0 +1,96 @@
+#include "tools/cli.h"
+
+#include <gtest/gtest.h>
+
+#include "tools/json_writer.h"
+
+namespace lazysnap::cli {
+namespace {
+
+const CommandSpec kSpec = {.name = "t",
+                           .synopsis = "A [B]",
+                           .summary = "test",
+                           .min_positional = 1,
+                           .max_positional = 2,
+                           .flags = {{"output", "FILE", "out", false, 'o'},
+                                     {"level", "N", "level"},
+                                     {"region", "R", "region", true},
+                                     {"json", "", "json"}}};
+
+absl::StatusOr<ParsedArgs> ParseWords(std::vector<std::string> words) {
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  return Parse(kSpec, static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(Parse, FlagsInAnyFormAndPositionals) {
+  auto args = ParseWords({"t", "in", "-o", "out", "--level=3", "--region", "a", "--region", "b",
+                          "--json", "extra"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->positional(), (std::vector<std::string>{"in", "extra"}));
+  EXPECT_EQ(args->Value("output"), "out");
+  EXPECT_EQ(args->Value("level"), "3");
+  EXPECT_EQ(args->Values("region"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(args->Has("json"));
+  EXPECT_FALSE(args->Has("nothing"));
+}
+
+TEST(Parse, UsageErrorsAreOneLineInvalidArgument) {
+  for (auto words : std::vector<std::vector<std::string>>{
+           {"t", "in", "--bogus"},
+           {"t", "in", "--level"},
+           {"t", "in", "--json=1"},
+           {"t", "in", "--level", "1", "--level", "2"},
+           {"t"},
+           {"t", "a", "b", "c"}}) {
+    auto args = ParseWords(words);
+    EXPECT_TRUE(absl::IsInvalidArgument(args.status())) << words.back();
+    EXPECT_EQ(args.status().message().find('\n'), absl::string_view::npos);
+  }
+  EXPECT_NE(ParseWords({"t", "in", "--bogus"}).status().message().find("--bogus"),
+            absl::string_view::npos);
+}
+
+TEST(ParseSize, BinarySuffixes) {
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_EQ(*ParseSize("64K"), 65536u);
+  EXPECT_EQ(*ParseSize("64KiB"), 65536u);
+  EXPECT_EQ(*ParseSize("1m"), 1u << 20);
+  EXPECT_EQ(*ParseSize("2G"), 2ull << 30);
+  EXPECT_FALSE(ParseSize("").ok());
+  EXPECT_FALSE(ParseSize("12Q").ok());
+  EXPECT_FALSE(ParseSize("K").ok());
+  EXPECT_FALSE(ParseSize("99999999999999999999T").ok());
+}
+
+TEST(Format, BytesRatesDurations) {
+  EXPECT_EQ(FormatBytes(512), "512 B");
+  EXPECT_EQ(FormatBytes(1536), "1.50 KiB");
+  EXPECT_EQ(FormatBytes(1ull << 30), "1.00 GiB");
+  EXPECT_EQ(FormatRate(523e6), "523 MB/s");
+  EXPECT_EQ(FormatRate(1.5e9), "1.50 GB/s");
+  EXPECT_EQ(FormatDuration(0.000850), "850 us");
+  EXPECT_EQ(FormatDuration(0.0123), "12.3 ms");
+  EXPECT_EQ(FormatDuration(1.52), "1.52 s");
+}
+
+TEST(JsonWriter, NestedValuesAndEscaping) {
+  JsonWriter json;
+  json.BeginObject()
+      .Member("name", "a\"b\\c\n")
+      .Member("n", uint64_t{7})
+      .Key("list")
+      .BeginArray()
+      .Int(-1)
+      .Bool(true)
+      .Null()
+      .BeginObject()
+      .EndObject()
+      .EndArray()
+      .Member("x", 0.5)
+      .EndObject();
+  EXPECT_EQ(json.text(), R"({"name":"a\"b\\c\n","n":7,"list":[-1,true,null,{}],"x":0.5})");
+}
+
+}  // namespace
+}  // namespace lazysnap::cli

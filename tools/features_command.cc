@@ -1,0 +1,139 @@
+// lazysnap features: what this host's kernel offers lazysnap, as `criu check` does for
+// CRIU: the first thing a runtime operator runs.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "engine/kernel.h"
+#include "engine/restore_options.h"
+#include "engine/userfaultfd.h"
+#include "tools/commands.h"
+#include "tools/json_writer.h"
+
+namespace lazysnap::cli {
+namespace {
+
+const CommandSpec kFeaturesSpec = {
+    .name = "features",
+    .synopsis = "[--json] [--require-kernel-faults]",
+    .summary = "check what userfaultfd and io_uring offer lazysnap on this host",
+    .description =
+        "Opens a userfaultfd the way a restore would (/dev/userfaultfd, then\n"
+        "userfaultfd(2), then UFFD_USER_MODE_ONLY), probes the kernel's features on a\n"
+        "throwaway descriptor, negotiates what lazysnap uses and prints, for every\n"
+        "feature, whether the kernel supports it, whether lazysnap enabled it, and what\n"
+        "lazysnap does without it. Exit status 0 when lazysnap can restore here, 1 when it\n"
+        "cannot at all (the message says why and how to fix it).",
+    .min_positional = 0,
+    .max_positional = 0,
+    .flags = {{"json", "", "print as JSON on stdout"},
+              {"require-kernel-faults", "",
+               "refuse UFFD_USER_MODE_ONLY, as a VM runtime must (KVM faults are kernel faults)"}}};
+
+const char* StateName(FeatureState state) {
+  switch (state) {
+    case FeatureState::kEnabled: return "enabled";
+    case FeatureState::kFallback: return "fallback";
+    case FeatureState::kNotRequested: return "not used";
+  }
+  return "?";
+}
+
+int RunFeatures(const ParsedArgs& args) {
+  UffdOptions options;
+  options.features = AllEngineFeatures();
+  options.allow_user_mode_only = !args.Has("require-kernel-faults");
+  UffdProbeReport report = ProbeUserfaultfd(LinuxKernel(), options);
+  const UffdCapabilities& caps = report.capabilities;
+  if (args.Has("json")) {
+    JsonWriter json;
+    json.BeginObject()
+        .Member("kernel_release", report.kernel_release)
+        .Member("can_restore", report.can_restore);
+    json.Key("userfaultfd").BeginObject();
+    json.Member("opened", report.open_status.ok());
+    if (report.open_status.ok()) {
+      json.Member("open_path", std::string(UffdOpenPathName(report.open_path)))
+          .Member("serves_kernel_faults", report.open_path != UffdOpenPath::kUserModeOnly);
+    }
+    json.Key("attempts").BeginArray();
+    for (const std::string& attempt : report.open_attempts) json.String(attempt);
+    json.EndArray();
+    if (!report.handshake_status.ok()) {
+      json.Member("error", std::string(report.handshake_status.message()));
+    } else {
+      json.Member("reported_features", caps.reported).Member("enabled_features", caps.enabled);
+    }
+    json.EndObject();
+    json.Key("features").BeginArray();
+    for (const FeatureInfo& info : AllFeatures()) {
+      json.BeginObject().Member("name", std::string(info.name)).Member("since", std::string(info.since));
+      if (report.can_restore) {
+        for (const FeatureDecision& d : caps.decisions) {
+          if (d.feature != info.feature) continue;
+          json.Member("supported", d.supported).Member("state", StateName(d.state));
+        }
+      }
+      json.Member("purpose", std::string(info.purpose))
+          .Member("fallback", std::string(info.fallback))
+          .EndObject();
+    }
+    json.EndArray();
+    json.Key("io_uring")
+        .BeginObject()
+        .Member("available", report.io_uring.available)
+        .Member("detail", report.io_uring.detail)
+        .EndObject();
+    json.EndObject();
+    std::printf("%s\n", json.text().c_str());
+    return report.can_restore ? kExitOk : kExitFailure;
+  }
+
+  std::printf("kernel       %s\n", report.kernel_release.c_str());
+  if (!report.open_status.ok()) {
+    std::printf("userfaultfd  unavailable\n");
+    std::printf("\nlazysnap cannot restore lazily here: %s\n",
+                std::string(report.open_status.message()).c_str());
+    std::printf("io_uring     %s\n", report.io_uring.detail.c_str());
+    return kExitFailure;
+  }
+  std::printf("userfaultfd  %s%s\n", std::string(UffdOpenPathName(report.open_path)).c_str(),
+              report.open_path == UffdOpenPath::kUserModeOnly
+                  ? " (user-mode faults only: KVM and read(2) into restored memory are not "
+                    "served)"
+                  : " (serves user- and kernel-mode faults)");
+  for (size_t i = 0; i + 1 < report.open_attempts.size(); ++i) {
+    std::printf("             tried first: %s\n", report.open_attempts[i].c_str());
+  }
+  std::printf("io_uring     %s\n", report.io_uring.detail.c_str());
+  if (!report.handshake_status.ok()) {
+    std::printf("\nlazysnap cannot restore lazily here: %s\n",
+                std::string(report.handshake_status.message()).c_str());
+    return kExitFailure;
+  }
+  std::printf("features     reported 0x%llx, enabled %s\n\n",
+              static_cast<unsigned long long>(caps.reported), FeatureNames(caps.enabled).c_str());
+  std::printf("  %-19s %-6s %-9s %s\n", "FEATURE", "SINCE", "STATE", "WHAT IT GIVES / WITHOUT IT");
+  for (const FeatureDecision& d : caps.decisions) {
+    const FeatureInfo& info = InfoOf(d.feature);
+    const char* state = !d.supported ? (d.state == FeatureState::kFallback ? "missing" : "absent")
+                                     : StateName(d.state);
+    std::printf("  %-19s %-6s %-9s %s\n", std::string(info.name).c_str(),
+                std::string(info.since).c_str(), state,
+                std::string(d.supported ? info.purpose : info.fallback).c_str());
+  }
+  std::printf("\nlazysnap can restore here: handler threads%s%s%s.\n",
+              caps.Supported(UffdFeature::kSigbus) ? "; SIGBUS self-service available" : "",
+              caps.Supported(UffdFeature::kPoison) ? "; corrupt chunks are poisoned" : "",
+              report.io_uring.available ? "; chunk reads with io_uring" : "; chunk reads with pread");
+  return kExitOk;
+}
+
+}  // namespace
+
+const Command& FeaturesCommand() {
+  static const Command command{kFeaturesSpec, RunFeatures};
+  return command;
+}
+
+}  // namespace lazysnap::cli

@@ -1,0 +1,183 @@
+// lazysnap restore: restore a snapshot lazily into this process and touch it.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "tools/commands.h"
+#include "tools/json_writer.h"
+#include "tools/restore_run.h"
+
+namespace lazysnap::cli {
+namespace {
+
+const CommandSpec kRestoreSpec = {
+    .name = "restore",
+    .synopsis = "SNAP [--threads N] [--access seq|random|ws:PCT] [--verify IMAGE] [--json]",
+    .summary = "restore a snapshot lazily into this process and touch its memory",
+    .description =
+        "Maps memory for every region, registers it with userfaultfd and starts serving\n"
+        "faults: the restore is ready after reading the snapshot's tables. Then N threads\n"
+        "touch pages in the given pattern (seq: every page in order, each thread its own\n"
+        "slice; random: every page shuffled; ws:PCT: a random PCT% of the pages), so that\n"
+        "the pages are filled on first touch. With --verify, every touched page is compared\n"
+        "with the raw image. Prints time to ready, time to touch, fault counts and the\n"
+        "fault service latency. Exit status 1 when a page differs or a chunk was refused.",
+    .min_positional = 1,
+    .max_positional = 1,
+    .flags = {
+        {"threads", "N", "toucher threads (default 2)"},
+        {"access", "PATTERN", "seq, random or ws:PCT (default seq)"},
+        {"verify", "IMAGE", "compare every touched page with this raw image"},
+        {"seed", "N", "seed of the random patterns (default 1)"},
+        {"handler-threads", "N", "fault handler threads (default: one per CPU)"},
+        {"readahead", "N", "chunks installed ahead of a sequential fault (default 8, 0: off)"},
+        {"reads-in-flight", "N", "reads each handler keeps in flight (default 8)"},
+        {"spin-us", "N", "microseconds a handler keeps looking for work before sleeping (default 50)"},
+        {"pin", "", "pin handler thread i to CPU i"},
+        {"background", "", "also populate every chunk from an idle-priority thread"},
+        {"no-io-uring", "", "read chunks with pread instead of io_uring"},
+        {"json", "", "print the result as JSON on stdout"},
+    }};
+
+absl::Status ParseInto(const ParsedArgs& args, const char* flag, int64_t min, int64_t max,
+                       auto* out) {
+  if (!args.Has(flag)) return absl::OkStatus();
+  auto value = ParseInt(args.Value(flag), min, max);
+  if (!value.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("--%s: %s", flag, value.status().message()));
+  }
+  *out = static_cast<std::remove_reference_t<decltype(*out)>>(*value);
+  return absl::OkStatus();
+}
+
+int RunRestoreCommand(const ParsedArgs& args) {
+  const CommandSpec& spec = kRestoreSpec;
+  RestoreRunOptions options;
+  options.snapshot_path = args.positional()[0];
+  options.verify_image = args.Value("verify");
+  auto pattern = AccessPattern::Parse(args.Value("access", "seq"));
+  if (!pattern.ok()) return UsageError(spec, std::string(pattern.status().message()));
+  options.pattern = *pattern;
+  for (absl::Status status :
+       {ParseInto(args, "threads", 1, 1024, &options.touch_threads),
+        ParseInto(args, "seed", 0, INT64_MAX, &options.pattern.seed),
+        ParseInto(args, "handler-threads", 1, 256, &options.restore.handler_threads),
+        ParseInto(args, "readahead", 0, 4096, &options.restore.readahead_chunks),
+        ParseInto(args, "reads-in-flight", 1, 4096, &options.restore.reads_in_flight),
+        ParseInto(args, "spin-us", 0, 1000000, &options.restore.spin_before_sleep_us)}) {
+    if (!status.ok()) return UsageError(spec, std::string(status.message()));
+  }
+  options.restore.pin_handler_threads = args.Has("pin");
+  options.restore.background_populate = args.Has("background");
+  options.restore.use_io_uring = !args.Has("no-io-uring");
+
+  auto run = RunRestore(options);
+  if (!run.ok()) return Fail(spec.name, run.status());
+  const RestoreRunResult& r = *run;
+  const RestoreStats& s = r.stats;
+  const bool ok = r.pages_mismatched == 0 && r.session_status.ok();
+  if (args.Has("json")) {
+    JsonWriter json;
+    json.BeginObject()
+        .Member("snapshot", options.snapshot_path)
+        .Member("memory_bytes", r.memory_bytes)
+        .Member("regions", r.regions)
+        .Member("chunk_size_bytes", r.chunk_size_bytes)
+        .Member("reader", r.reader)
+        .Member("handler_threads", r.handler_threads)
+        .Member("access", options.pattern.ToString())
+        .Member("touch_threads", options.touch_threads)
+        .Member("open_seconds", r.open_seconds)
+        .Member("start_seconds", r.start_seconds)
+        .Member("time_to_ready_ns", s.time_to_ready_ns)
+        .Member("touch_seconds", r.touch_seconds)
+        .Member("pages_touched", r.pages_touched);
+    json.Key("faults")
+        .BeginObject()
+        .Member("total", s.faults)
+        .Member("fetched", s.faults_fetched)
+        .Member("zero", s.faults_zero)
+        .Member("joined", s.faults_joined)
+        .Member("after_remove", s.faults_after_remove)
+        .Member("stale", s.faults_stale)
+        .EndObject();
+    json.Member("chunks_installed", s.chunks_installed)
+        .Member("chunks_readahead", s.chunks_readahead)
+        .Member("chunks_background", s.chunks_background)
+        .Member("chunks_failed", s.chunks_failed)
+        .Member("bytes_read", s.bytes_read)
+        .Member("bytes_decompressed", s.bytes_decompressed)
+        .Member("bytes_installed", s.bytes_installed)
+        .Member("bytes_zero_installed", s.bytes_zero_installed);
+    json.Key("latency_ns")
+        .BeginObject()
+        .Member("p50", s.latency_p50_ns)
+        .Member("p90", s.latency_p90_ns)
+        .Member("p99", s.latency_p99_ns)
+        .Member("max", s.latency_max_ns)
+        .EndObject();
+    if (r.verified) {
+      json.Member("pages_verified", r.pages_verified).Member("pages_mismatched", r.pages_mismatched);
+      if (r.pages_mismatched > 0) json.Member("first_mismatch", r.first_mismatch);
+    }
+    if (!r.session_status.ok()) json.Member("error", std::string(r.session_status.message()));
+    json.EndObject();
+    std::printf("%s\n", json.text().c_str());
+    return ok ? kExitOk : kExitFailure;
+  }
+  std::printf("restore %s: %s in %d region%s, chunk %s, %s reads, %d handler thread%s\n",
+              options.snapshot_path.c_str(), FormatBytes(r.memory_bytes).c_str(), r.regions,
+              r.regions == 1 ? "" : "s", FormatBytes(r.chunk_size_bytes).c_str(), r.reader.c_str(),
+              r.handler_threads, r.handler_threads == 1 ? "" : "s");
+  std::printf("  ready      %s (open %s + start %s)\n",
+              FormatDuration(r.open_seconds + r.start_seconds).c_str(),
+              FormatDuration(r.open_seconds).c_str(), FormatDuration(r.start_seconds).c_str());
+  std::printf("  touched    %llu pages (%s, %s, %d thread%s) in %s (%s)\n",
+              static_cast<unsigned long long>(r.pages_touched), options.pattern.ToString().c_str(),
+              FormatBytes(r.pages_touched * 4096).c_str(), options.touch_threads,
+              options.touch_threads == 1 ? "" : "s", FormatDuration(r.touch_seconds).c_str(),
+              FormatRate(r.pages_touched * 4096.0 / std::max(r.touch_seconds, 1e-9)).c_str());
+  std::printf("  faults     %llu: fetched %llu, zero %llu, joined %llu, after remove %llu, stale %llu\n",
+              static_cast<unsigned long long>(s.faults),
+              static_cast<unsigned long long>(s.faults_fetched),
+              static_cast<unsigned long long>(s.faults_zero),
+              static_cast<unsigned long long>(s.faults_joined),
+              static_cast<unsigned long long>(s.faults_after_remove),
+              static_cast<unsigned long long>(s.faults_stale));
+  std::printf("  chunks     %llu installed (%llu by readahead, %llu in background), %llu refused\n",
+              static_cast<unsigned long long>(s.chunks_installed),
+              static_cast<unsigned long long>(s.chunks_readahead),
+              static_cast<unsigned long long>(s.chunks_background),
+              static_cast<unsigned long long>(s.chunks_failed));
+  std::printf("  bytes      read %s, decompressed %s, copied %s, zero-mapped %s\n",
+              FormatBytes(s.bytes_read).c_str(), FormatBytes(s.bytes_decompressed).c_str(),
+              FormatBytes(s.bytes_installed).c_str(), FormatBytes(s.bytes_zero_installed).c_str());
+  std::printf("  latency    fault service p50 %s, p90 %s, p99 %s, max %s\n",
+              FormatDuration(s.latency_p50_ns * 1e-9).c_str(),
+              FormatDuration(s.latency_p90_ns * 1e-9).c_str(),
+              FormatDuration(s.latency_p99_ns * 1e-9).c_str(),
+              FormatDuration(s.latency_max_ns * 1e-9).c_str());
+  if (r.verified) {
+    if (r.pages_mismatched == 0) {
+      std::printf("  verified   %llu pages against %s: all equal\n",
+                  static_cast<unsigned long long>(r.pages_verified), options.verify_image.c_str());
+    } else {
+      std::printf("  verified   %llu pages against %s: %llu DIFFER, first at %s\n",
+                  static_cast<unsigned long long>(r.pages_verified), options.verify_image.c_str(),
+                  static_cast<unsigned long long>(r.pages_mismatched), r.first_mismatch.c_str());
+    }
+  }
+  if (!r.session_status.ok()) {
+    std::fprintf(stderr, "lazysnap restore: %s\n", std::string(r.session_status.message()).c_str());
+  }
+  return ok ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+const Command& RestoreCommand() {
+  static const Command command{kRestoreSpec, RunRestoreCommand};
+  return command;
+}
+
+}  // namespace lazysnap::cli

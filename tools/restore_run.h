@@ -1,0 +1,49 @@
+// One lazy restore, measured: open a snapshot, start a session, touch memory in a
+// pattern, optionally compare every touched page with the raw image, collect stats.
+// Shared by `lazysnap restore` and `lazysnap demo`.
+#ifndef LAZYSNAP_TOOLS_RESTORE_RUN_H_
+#define LAZYSNAP_TOOLS_RESTORE_RUN_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/restore_options.h"
+#include "engine/restore_stats.h"
+#include "workload/access_pattern.h"
+
+namespace lazysnap::cli {
+
+struct RestoreRunOptions {
+  std::string snapshot_path;
+  RestoreOptions restore;
+  AccessPattern pattern;
+  int touch_threads = 2;
+  std::string verify_image;  // raw image to compare touched pages with; empty: none
+};
+
+struct RestoreRunResult {
+  double open_seconds = 0;       // SnapshotReader::Open (tables only)
+  double start_seconds = 0;      // RestoreSession::Start, as the caller saw it
+  double touch_seconds = 0;
+  uint64_t pages_touched = 0;
+  uint64_t memory_bytes = 0;
+  uint32_t regions = 0;
+  uint32_t chunk_size_bytes = 0;
+  std::string reader;            // io_uring or pread
+  int handler_threads = 0;
+  RestoreStats stats;
+  bool verified = false;
+  uint64_t pages_verified = 0;
+  uint64_t pages_mismatched = 0;
+  std::string first_mismatch;    // "region 0 page 17 (image offset 0x11000)"
+  absl::Status session_status;   // the session's first error, if any
+};
+
+// RunRestore performs the run. Errors: opening the snapshot, starting the session, or
+// reading the verify image; a mismatch is reported in the result, not as an error.
+absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options);
+
+}  // namespace lazysnap::cli
+
+#endif  // LAZYSNAP_TOOLS_RESTORE_RUN_H_

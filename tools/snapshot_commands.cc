@@ -1,0 +1,300 @@
+// lazysnap create / inspect / verify / extract: making and checking snapshot files.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "snapshot_format/image_decoder.h"
+#include "snapshot_format/image_source.h"
+#include "snapshot_format/process_image_source.h"
+#include "snapshot_format/snapshot_reader.h"
+#include "snapshot_format/snapshot_writer.h"
+#include "tools/commands.h"
+#include "tools/json_writer.h"
+#include "tools/progress.h"
+#include "tools/snapshot_report.h"
+
+namespace lazysnap::cli {
+namespace {
+
+absl::StatusOr<int> ThreadsFlag(const ParsedArgs& args) {
+  if (!args.Has("threads")) return 0;
+  auto n = ParseInt(args.Value("threads"), 1, 1024);
+  if (!n.ok()) return n.status();
+  return static_cast<int>(*n);
+}
+
+// ParseRegion parses OFFSET:LENGTH[@ADDRESS] (sizes accept K/M/G suffixes, the address
+// is hex with 0x or decimal).
+absl::StatusOr<format::Region> ParseRegion(const std::string& text) {
+  std::vector<std::string> at = absl::StrSplit(text, '@');
+  std::vector<std::string> parts = absl::StrSplit(at[0], ':');
+  if (parts.size() != 2 || at.size() > 2) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("region '%s' is not OFFSET:LENGTH[@ADDRESS]", text));
+  }
+  format::Region region;
+  auto offset = ParseSize(parts[0]);
+  auto length = ParseSize(parts[1]);
+  if (!offset.ok()) return offset.status();
+  if (!length.ok()) return length.status();
+  region.image_offset_bytes = *offset;
+  region.length_bytes = *length;
+  if (at.size() == 2) {
+    char* end = nullptr;
+    region.guest_address = std::strtoull(at[1].c_str(), &end, 0);
+    if (end == at[1].c_str() || *end != '\0') {
+      return absl::InvalidArgumentError(absl::StrFormat("region address '%s' is not a number", at[1]));
+    }
+  }
+  return region;
+}
+
+const CommandSpec kCreateSpec = {
+    .name = "create",
+    .synopsis = "IMAGE -o SNAP [flags]  |  --pid PID -o SNAP [flags]",
+    .summary = "snapshot a raw memory image (file, block device, - for stdin) or a live process",
+    .description =
+        "Reads IMAGE once, cuts it into chunks, and writes SNAP: zero chunks are stored as\n"
+        "nothing, repeated chunks as a reference to their first occurrence, the rest\n"
+        "compressed with zstd on all cores (or raw when compression does not pay). SNAP is\n"
+        "written under a temporary name, fsynced and renamed, so an interrupted create\n"
+        "never leaves a partial file under the final name. A progress bar is drawn on\n"
+        "stderr when it is a terminal. Sparse image files are read around their holes.\n"
+        "\n"
+        "With --pid, the private writable memory of a running process (heap, stacks,\n"
+        "anonymous mappings, .data/.bss) is captured through /proc/PID/mem, one region per\n"
+        "mapping at its virtual address. That needs ptrace access to the process (root,\n"
+        "CAP_SYS_PTRACE, or the same user under kernel.yama.ptrace_scope). The process keeps\n"
+        "running unless --freeze stops it (SIGSTOP, resumed with SIGCONT when done).",
+    .min_positional = 0,
+    .max_positional = 1,
+    .flags = {
+        {"output", "SNAP", "snapshot file to write (required)", false, 'o'},
+        {"chunk-size", "SIZE", "chunk size, a power of two from 4K to 4M (default 64K)"},
+        {"level", "N", "zstd level, negative levels are faster (default 3)"},
+        {"threads", "N", "compression threads (default: one per CPU)"},
+        {"region", "OFF:LEN[@ADDR]",
+         "a memory region of the image (default: the whole image as one region)", true},
+        {"pid", "PID", "capture the memory of this live process instead of an image"},
+        {"freeze", "", "with --pid: stop the process while it is captured"},
+        {"include-readonly", "", "with --pid: also capture read-only and shared mappings"},
+        {"json", "", "print the summary as JSON on stdout"},
+    }};
+
+int RunCreate(const ParsedArgs& args) {
+  const CommandSpec& spec = kCreateSpec;
+  if (!args.Has("output")) return UsageError(spec, "missing -o SNAP");
+  WriterOptions options;
+  if (args.Has("chunk-size")) {
+    auto size = ParseSize(args.Value("chunk-size"));
+    if (!size.ok()) return UsageError(spec, std::string(size.status().message()));
+    if (!format::IsPowerOfTwo(*size) || *size < format::kMinChunkSizeBytes ||
+        *size > format::kMaxChunkSizeBytes) {
+      return UsageError(spec, absl::StrFormat("--chunk-size %s: must be a power of two from 4K "
+                                              "to 4M",
+                                              args.Value("chunk-size")));
+    }
+    options.chunk_size_bytes = static_cast<uint32_t>(*size);
+  }
+  if (args.Has("level")) {
+    auto [min_level, max_level] = CompressionLevelRange();
+    auto level = ParseInt(args.Value("level"), min_level, max_level);
+    if (!level.ok() || *level == 0) {
+      return UsageError(spec, absl::StrFormat("--level %s: must be a zstd level in [%d, %d], not 0",
+                                              args.Value("level"), min_level, max_level));
+    }
+    options.compression_level = static_cast<int>(*level);
+  }
+  auto threads = ThreadsFlag(args);
+  if (!threads.ok()) return UsageError(spec, std::string(threads.status().message()));
+  options.threads = *threads;
+  std::vector<format::Region> regions;
+  for (const std::string& text : args.Values("region")) {
+    auto region = ParseRegion(text);
+    if (!region.ok()) return UsageError(spec, std::string(region.status().message()));
+    regions.push_back(*region);
+  }
+  const bool from_process = args.Has("pid");
+  if (from_process == !args.positional().empty()) {
+    return UsageError(spec, "give either an IMAGE or --pid PID");
+  }
+  if (!from_process && (args.Has("freeze") || args.Has("include-readonly"))) {
+    return UsageError(spec, "--freeze and --include-readonly only apply to --pid");
+  }
+  if (from_process && !regions.empty()) {
+    return UsageError(spec, "--region does not apply to --pid (the process's mappings are its regions)");
+  }
+  const std::string output = args.Value("output");
+  std::unique_ptr<ImageSource> source;
+  std::string image;
+  if (from_process) {
+    auto pid = ParseInt(args.Value("pid"), 1, INT32_MAX);
+    if (!pid.ok()) return UsageError(spec, absl::StrFormat("--pid: %s", pid.status().message()));
+    ProcessCaptureOptions capture;
+    capture.freeze = args.Has("freeze");
+    capture.include_readonly = args.Has("include-readonly");
+    auto process = ProcessImageSource::Open(static_cast<pid_t>(*pid), capture);
+    if (!process.ok()) return Fail(spec.name, process.status());
+    image = (*process)->name();
+    source = std::move(*process);
+  } else {
+    image = args.positional()[0];
+    auto file = FileImageSource::Open(image, regions);
+    if (!file.ok()) return Fail(spec.name, file.status());
+    source = std::move(*file);
+  }
+
+  Progress progress("create", Progress::StderrIsTerminal());
+  options.progress = [&progress](const WriteProgress& p) { progress.Update(p.bytes_done, p.bytes_total); };
+  auto summary = WriteSnapshot(*source, output, options);
+  progress.Finish();
+  source.reset();  // a frozen process resumes as soon as its memory has been read
+  if (!summary.ok()) {
+    return Fail(spec.name, absl::Status(summary.status().code(),
+                                        absl::StrFormat("%s -> %s: %s", image, output,
+                                                        summary.status().message())));
+  }
+  if (args.Has("json")) {
+    JsonWriter json;
+    WriteSummaryJson(json, output, *summary);
+    std::printf("%s\n", json.text().c_str());
+  } else {
+    PrintWriteSummary(stdout, output, *summary);
+  }
+  return kExitOk;
+}
+
+const CommandSpec kInspectSpec = {
+    .name = "inspect",
+    .synopsis = "SNAP [--json]",
+    .summary = "show a snapshot's header, regions, chunk kinds, sizes and ratio",
+    .description =
+        "Reads the header, tables and the whole index (every index segment is checked),\n"
+        "but no chunk data: use 'lazysnap verify' to check the chunks themselves.",
+    .min_positional = 1,
+    .max_positional = 1,
+    .flags = {{"json", "", "print as JSON on stdout"}}};
+
+int RunInspect(const ParsedArgs& args) {
+  auto reader = SnapshotReader::Open(args.positional()[0]);
+  if (!reader.ok()) return Fail(kInspectSpec.name, reader.status());
+  if (args.Has("json")) {
+    JsonWriter json;
+    WriteSnapshotJson(json, **reader);
+    std::printf("%s\n", json.text().c_str());
+  } else {
+    PrintSnapshot(stdout, **reader);
+  }
+  return kExitOk;
+}
+
+const CommandSpec kVerifySpec = {
+    .name = "verify",
+    .synopsis = "SNAP [--threads N] [--json]",
+    .summary = "decode every chunk and check every checksum",
+    .description =
+        "Exit status 0 when the snapshot is sound; 1 with the first bad chunk named\n"
+        "(by number, image offset and file offset) when it is not.",
+    .min_positional = 1,
+    .max_positional = 1,
+    .flags = {{"threads", "N", "decoding threads (default: one per CPU)"},
+              {"json", "", "print the result as JSON on stdout"}}};
+
+int RunVerify(const ParsedArgs& args) {
+  const std::string path = args.positional()[0];
+  auto threads = ThreadsFlag(args);
+  if (!threads.ok()) return UsageError(kVerifySpec, std::string(threads.status().message()));
+  auto reader = SnapshotReader::Open(path);
+  if (!reader.ok()) return Fail(kVerifySpec.name, reader.status());
+  Progress progress("verify", Progress::StderrIsTerminal());
+  DecodeImageOptions options;
+  options.threads = *threads;
+  options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  auto summary = DecodeImage(**reader, options,
+                             [](const ChunkLocation&, std::span<const uint8_t>) {
+                               return absl::OkStatus();
+                             });
+  progress.Finish();
+  if (args.Has("json")) {
+    JsonWriter json;
+    json.BeginObject().Member("snapshot", path).Member("sound", summary.ok());
+    if (summary.ok()) {
+      json.Member("chunks", summary->chunks)
+          .Member("image_bytes", summary->image_bytes)
+          .Member("stored_bytes_decoded", summary->stored_bytes)
+          .Member("seconds", summary->seconds);
+    } else {
+      json.Member("error", std::string(summary.status().message()));
+    }
+    json.EndObject();
+    std::printf("%s\n", json.text().c_str());
+    return summary.ok() ? kExitOk : kExitFailure;
+  }
+  if (!summary.ok()) return Fail(kVerifySpec.name, summary.status());
+  std::printf("%s: sound: %d chunks, %s of memory verified in %s (%s)\n", path.c_str(),
+              summary->chunks, FormatBytes(summary->image_bytes).c_str(),
+              FormatDuration(summary->seconds).c_str(),
+              FormatRate(summary->image_bytes / std::max(summary->seconds, 1e-9)).c_str());
+  return kExitOk;
+}
+
+const CommandSpec kExtractSpec = {
+    .name = "extract",
+    .synopsis = "SNAP -o IMAGE [--threads N]",
+    .summary = "restore a snapshot eagerly into a raw image file",
+    .description =
+        "Decodes every chunk (checking every checksum) and writes the flat image: zero\n"
+        "chunks and holes between regions are left as sparse holes. IMAGE is written\n"
+        "under a temporary name and renamed when complete.",
+    .min_positional = 1,
+    .max_positional = 1,
+    .flags = {{"output", "IMAGE", "raw image file to write (required)", false, 'o'},
+              {"threads", "N", "decoding threads (default: one per CPU)"}}};
+
+int RunExtract(const ParsedArgs& args) {
+  if (!args.Has("output")) return UsageError(kExtractSpec, "missing -o IMAGE");
+  auto threads = ThreadsFlag(args);
+  if (!threads.ok()) return UsageError(kExtractSpec, std::string(threads.status().message()));
+  const std::string path = args.positional()[0];
+  auto reader = SnapshotReader::Open(path);
+  if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
+  Progress progress("extract", Progress::StderrIsTerminal());
+  DecodeImageOptions options;
+  options.threads = *threads;
+  options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
+  auto summary = ExtractImage(**reader, args.Value("output"), options);
+  progress.Finish();
+  if (!summary.ok()) return Fail(kExtractSpec.name, summary.status());
+  std::printf("%s -> %s: %s image (%s of memory) in %s (%s)\n", path.c_str(),
+              args.Value("output").c_str(), FormatBytes((*reader)->image_size_bytes()).c_str(),
+              FormatBytes(summary->image_bytes).c_str(), FormatDuration(summary->seconds).c_str(),
+              FormatRate(summary->image_bytes / std::max(summary->seconds, 1e-9)).c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+const Command& CreateCommand() {
+  static const Command command{kCreateSpec, RunCreate};
+  return command;
+}
+const Command& InspectCommand() {
+  static const Command command{kInspectSpec, RunInspect};
+  return command;
+}
+const Command& VerifyCommand() {
+  static const Command command{kVerifySpec, RunVerify};
+  return command;
+}
+const Command& ExtractCommand() {
+  static const Command command{kExtractSpec, RunExtract};
+  return command;
+}
+
+}  // namespace lazysnap::cli

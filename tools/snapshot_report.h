@@ -1,0 +1,24 @@
+// Human and JSON renderings of snapshots and write summaries (inspect, create, demo).
+#ifndef LAZYSNAP_TOOLS_SNAPSHOT_REPORT_H_
+#define LAZYSNAP_TOOLS_SNAPSHOT_REPORT_H_
+
+#include <cstdio>
+#include <string_view>
+
+#include "snapshot_format/snapshot_reader.h"
+#include "snapshot_format/snapshot_writer.h"
+#include "tools/json_writer.h"
+
+namespace lazysnap::cli {
+
+// PrintSnapshot describes an opened, index-validated snapshot.
+void PrintSnapshot(FILE* out, const SnapshotReader& reader);
+void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader);
+
+// PrintWriteSummary describes what `create` wrote.
+void PrintWriteSummary(FILE* out, std::string_view path, const WriteSummary& summary);
+void WriteSummaryJson(JsonWriter& json, std::string_view path, const WriteSummary& summary);
+
+}  // namespace lazysnap::cli
+
+#endif  // LAZYSNAP_TOOLS_SNAPSHOT_REPORT_H_
