@@ -66,6 +66,9 @@ class FakeKernel : public Kernel {
   UffdIoctlResult UffdZeropage(int uffd, uint64_t start, uint64_t length, bool wake) override;
   UffdIoctlResult UffdPoison(int uffd, uint64_t start, uint64_t length, bool wake) override;
   absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override;
+  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
+    return LinuxKernel().Pread(fd, buffer, length, offset);
+  }
   absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override;
   absl::StatusOr<void*> MmapAnonymous(uint64_t length, int prot, int flags) override;
   absl::Status Munmap(void* address, uint64_t length) override;
@@ -73,6 +76,7 @@ class FakeKernel : public Kernel {
   absl::Status Mprotect(void* address, uint64_t length, int prot) override;
   absl::StatusOr<UniqueFd> CreateEventFd() override { return LinuxKernel().CreateEventFd(); }
   absl::Status SignalEventFd(int fd) override { return LinuxKernel().SignalEventFd(fd); }
+  void ResetEventFd(int fd) override { LinuxKernel().ResetEventFd(fd); }
   absl::Status PinCurrentThread(int) override { return absl::OkStatus(); }
   absl::Status SetCurrentThreadIdle() override { return absl::OkStatus(); }
   int online_cpus() override { return 2; }
@@ -129,6 +133,9 @@ class ForwardingKernel : public Kernel {
   absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override {
     return real().ReadUffdMessages(uffd, messages);
   }
+  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
+    return real().Pread(fd, buffer, length, offset);
+  }
   absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override {
     return real().Poll(fds, timeout_ms);
   }
@@ -146,6 +153,7 @@ class ForwardingKernel : public Kernel {
   }
   absl::StatusOr<UniqueFd> CreateEventFd() override { return real().CreateEventFd(); }
   absl::Status SignalEventFd(int fd) override { return real().SignalEventFd(fd); }
+  void ResetEventFd(int fd) override { real().ResetEventFd(fd); }
   absl::Status PinCurrentThread(int cpu) override { return real().PinCurrentThread(cpu); }
   absl::Status SetCurrentThreadIdle() override { return real().SetCurrentThreadIdle(); }
   int online_cpus() override { return real().online_cpus(); }

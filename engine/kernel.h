@@ -65,6 +65,10 @@ class Kernel {
   // when none is pending (EAGAIN).
   virtual absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) = 0;
 
+  // pread(2) until `length` bytes or end of file, retrying EINTR: returns the bytes read
+  // or -errno. No Status, no allocation: safe to call from a signal handler.
+  virtual int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) = 0;
+
   // poll(2). Returns the number of ready descriptors.
   virtual absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) = 0;
 
@@ -74,9 +78,11 @@ class Kernel {
   virtual absl::Status Madvise(void* address, uint64_t length, int advice) = 0;
   virtual absl::Status Mprotect(void* address, uint64_t length, int prot) = 0;
 
-  // eventfd(2) (close-on-exec, non-blocking), and a write of 1 to it.
+  // eventfd(2) (close-on-exec, non-blocking), a write of 1 to it, and a read that
+  // resets it (no error when it was not signalled).
   virtual absl::StatusOr<UniqueFd> CreateEventFd() = 0;
   virtual absl::Status SignalEventFd(int fd) = 0;
+  virtual void ResetEventFd(int fd) = 0;
 
   // The calling thread: sched_setaffinity(2) to one CPU; SCHED_IDLE (runs only when a
   // CPU has nothing else to do). online_cpus is sysconf(_SC_NPROCESSORS_ONLN).

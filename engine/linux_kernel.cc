@@ -32,10 +32,14 @@ auto Retry(F call) -> decltype(call()) {
   return result;
 }
 
-absl::Status UffdIoctlStatus(int uffd, unsigned long request, void* argument,
-                             std::string_view what) {
+// UffdIoctlStatus runs an ioctl; `what` describes it and is only called on failure, so
+// that a successful call (UFFDIO_WAKE is on the fault path, and may run in a signal
+// handler) builds no string.
+template <typename Describe>
+absl::Status UffdIoctlStatus(int uffd, unsigned long request, void* argument, Describe what) {
   if (Retry([&] { return ::ioctl(uffd, request, argument); }) != 0) {
-    return ErrnoToStatus(errno, what);
+    const int error = errno;
+    return ErrnoToStatus(error, what());
   }
   return absl::OkStatus();
 }
@@ -195,28 +199,31 @@ class LinuxKernelImpl : public Kernel {
   }
 
   absl::Status UffdApi(int uffd, uffdio_api* api) override {
-    return UffdIoctlStatus(uffd, UFFDIO_API, api,
-                           absl::StrFormat("ioctl(UFFDIO_API, features=0x%x)", api->features));
+    const uint64_t features = api->features;
+    return UffdIoctlStatus(uffd, UFFDIO_API, api, [features] {
+      return absl::StrFormat("ioctl(UFFDIO_API, features=0x%x)", features);
+    });
   }
 
   absl::Status UffdRegister(int uffd, uffdio_register* reg) override {
-    return UffdIoctlStatus(
-        uffd, UFFDIO_REGISTER, reg,
-        absl::StrFormat("ioctl(UFFDIO_REGISTER, [0x%x, +%d), mode 0x%x)", reg->range.start,
-                        reg->range.len, reg->mode));
+    return UffdIoctlStatus(uffd, UFFDIO_REGISTER, reg, [reg] {
+      return absl::StrFormat("ioctl(UFFDIO_REGISTER, [0x%x, +%d), mode 0x%x)", reg->range.start,
+                             reg->range.len, reg->mode);
+    });
   }
 
   absl::Status UffdUnregister(int uffd, uint64_t start, uint64_t length) override {
     uffdio_range range = {start, length};
-    return UffdIoctlStatus(
-        uffd, UFFDIO_UNREGISTER, &range,
-        absl::StrFormat("ioctl(UFFDIO_UNREGISTER, [0x%x, +%d))", start, length));
+    return UffdIoctlStatus(uffd, UFFDIO_UNREGISTER, &range, [start, length] {
+      return absl::StrFormat("ioctl(UFFDIO_UNREGISTER, [0x%x, +%d))", start, length);
+    });
   }
 
   absl::Status UffdWake(int uffd, uint64_t start, uint64_t length) override {
     uffdio_range range = {start, length};
-    return UffdIoctlStatus(uffd, UFFDIO_WAKE, &range,
-                           absl::StrFormat("ioctl(UFFDIO_WAKE, [0x%x, +%d))", start, length));
+    return UffdIoctlStatus(uffd, UFFDIO_WAKE, &range, [start, length] {
+      return absl::StrFormat("ioctl(UFFDIO_WAKE, [0x%x, +%d))", start, length);
+    });
   }
 
   UffdIoctlResult UffdCopy(int uffd, uint64_t destination, const void* source,
@@ -253,6 +260,21 @@ class LinuxKernelImpl : public Kernel {
       return ErrnoToStatus(errno, "read(userfaultfd)");
     }
     return static_cast<size_t>(n) / sizeof(uffd_msg);
+  }
+
+  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
+    uint64_t done = 0;
+    while (done < length) {
+      ssize_t n = ::pread(fd, static_cast<uint8_t*>(buffer) + done, length - done,
+                          static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return -static_cast<int64_t>(errno);
+      }
+      if (n == 0) break;
+      done += static_cast<uint64_t>(n);
+    }
+    return static_cast<int64_t>(done);
   }
 
   absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override {
@@ -304,6 +326,12 @@ class LinuxKernelImpl : public Kernel {
       return ErrnoToStatus(errno, "write(eventfd)");
     }
     return absl::OkStatus();
+  }
+
+  void ResetEventFd(int fd) override {
+    uint64_t value;
+    while (Retry([&] { return ::read(fd, &value, sizeof(value)); }) > 0) {
+    }
   }
 
   absl::Status PinCurrentThread(int cpu) override {

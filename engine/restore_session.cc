@@ -15,6 +15,7 @@
 #include "engine/internal/counters.h"
 #include "engine/internal/installer.h"
 #include "engine/internal/serving.h"
+#include "engine/internal/sigbus_server.h"
 
 namespace lazysnap {
 namespace internal {
@@ -38,6 +39,8 @@ class SessionState {
   std::unique_ptr<Installer> installer;
   std::unique_ptr<ServingContext> context;
   std::vector<std::unique_ptr<HandlerThread>> handlers;
+  std::unique_ptr<SigbusServer> sigbus;
+  int worker_count = 1;  // handler threads, or SIGBUS workers
   std::vector<std::thread> threads;
 
   std::mutex close_mutex;
@@ -64,17 +67,23 @@ absl::Status SessionState::Serve(uint64_t range_ioctls) {
                           uffd->capabilities().Enabled(UffdFeature::kPoison);
   installer = std::make_unique<Installer>(*kernel, uffd->fd(), *map, counters, can_zeropage,
                                           can_poison);
-  const int handler_count =
-      options.handler_threads > 0 ? options.handler_threads : kernel->online_cpus();
-  // Barrier slots: the handler threads, then Close's finish-restore workers.
+  worker_count = options.handler_threads > 0 ? options.handler_threads : kernel->online_cpus();
+  // Barrier slots: the handler threads (or the SIGBUS event thread), then Close's
+  // finish-restore workers.
   context = std::make_unique<ServingContext>(*kernel, uffd->fd(), *snapshot, snapshot_fd.get(),
                                              *map, *installer, counters, options, stop_fd.get(),
-                                             2 * handler_count);
-  for (int i = 0; i < handler_count; ++i) {
-    handlers.push_back(std::make_unique<HandlerThread>(*context, i));
-    LAZYSNAP_RETURN_IF_ERROR(handlers.back()->Init());
+                                             2 * worker_count);
+  if (options.serving == ServingMode::kSigbus) {
+    // Faulting threads serve themselves; one thread reads events and reports errors.
+    LAZYSNAP_ASSIGN_OR_RETURN(sigbus, SigbusServer::Create(*context, 2 * worker_count + 2));
+    threads.emplace_back([s = sigbus.get()] { s->RunEventLoop(); });
+  } else {
+    for (int i = 0; i < worker_count; ++i) {
+      handlers.push_back(std::make_unique<HandlerThread>(*context, i));
+      LAZYSNAP_RETURN_IF_ERROR(handlers.back()->Init());
+    }
+    for (auto& handler : handlers) threads.emplace_back([h = handler.get()] { h->Run(); });
   }
-  for (auto& handler : handlers) threads.emplace_back([h = handler.get()] { h->Run(); });
   if (options.background_populate) {
     threads.emplace_back([this] {
       kernel->SetCurrentThreadIdle().IgnoreError();
@@ -103,15 +112,14 @@ void SessionState::FinishRestore() {
   // memory reads as zeros anyway).
   std::atomic<uint64_t> next{0};
   auto work = [&](int index) {
-    ChunkWorker worker(*context, /*drains_events=*/true,
-                       /*reader=*/static_cast<int>(handlers.size()) + index);
+    ChunkWorker worker(*context, /*drains_events=*/true, /*reader=*/worker_count + index);
     if (!worker.Init().ok()) return;
     for (uint64_t chunk = next++; chunk < map->chunk_count(); chunk = next++) {
       if (!worker.Serve(chunk, /*include_zero=*/false, nullptr)) return;
     }
   };
   std::vector<std::thread> workers;
-  for (size_t i = 1; i < std::max<size_t>(1, handlers.size()); ++i) workers.emplace_back(work, i);
+  for (int i = 1; i < worker_count; ++i) workers.emplace_back(work, i);
   work(0);
   for (std::thread& t : workers) t.join();
 }
@@ -166,7 +174,9 @@ absl::StatusOr<std::unique_ptr<internal::SessionState>> NewState(
   state->kernel = options.kernel != nullptr ? options.kernel : &LinuxKernel();
   state->snapshot = std::move(snapshot);
   if (options.serving == ServingMode::kSigbus) {
-    return absl::UnimplementedError("ServingMode::kSigbus is not available in this build");
+    // The SIGBUS handler must not allocate, so nothing may be loaded lazily under it:
+    // validate the whole index now (this makes time to ready grow with the index).
+    LAZYSNAP_RETURN_IF_ERROR(state->snapshot->ValidateIndex());
   }
   return state;
 }
@@ -237,6 +247,11 @@ absl::StatusOr<std::unique_ptr<RestoreSession>> RestoreSession::StartWithUserfau
     std::shared_ptr<const SnapshotReader> snapshot, std::vector<uint64_t> region_addresses,
     Userfaultfd uffd, uint64_t range_ioctls, const RestoreOptions& options) {
   const uint64_t start = internal::NowNanoseconds();
+  if (options.serving == ServingMode::kSigbus) {
+    return absl::InvalidArgumentError(
+        "ServingMode::kSigbus serves faults of this process only; another process's memory "
+        "needs kHandlerThreads");
+  }
   LAZYSNAP_ASSIGN_OR_RETURN(auto state, NewState(std::move(snapshot), options));
   LAZYSNAP_RETURN_IF_ERROR(CheckAddresses(*state->snapshot, region_addresses));
   state->addresses = std::move(region_addresses);
@@ -264,6 +279,7 @@ const UffdCapabilities& RestoreSession::capabilities() const {
 }
 
 const char* RestoreSession::reader_name() const {
+  if (state_->sigbus != nullptr) return "pread (in the faulting thread)";
   return state_->handlers.empty() ? "none" : state_->handlers.front()->reader_name();
 }
 
@@ -284,6 +300,8 @@ absl::Status RestoreSession::Close(CloseMode mode) {
   // Unregistering wakes every thread still waiting in a fault; with the chunks
   // installed they find their pages, otherwise anonymous memory's zeros.
   s.registrations.clear();
+  // No more SIGBUS can come from unregistered memory; wait out handlers still running.
+  s.sigbus.reset();
   s.uffd.reset();
   return status();
 }

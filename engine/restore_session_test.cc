@@ -141,6 +141,7 @@ struct TouchCase {
   uint32_t chunk_bytes;
   bool random;
   int handler_threads;
+  ServingMode serving = ServingMode::kHandlerThreads;
 };
 
 class ConcurrentTouch : public ::testing::TestWithParam<TouchCase> {};
@@ -157,6 +158,7 @@ TEST_P(ConcurrentTouch, EightThreadsSeeEveryByteOfEveryRegion) {
   ASSERT_NE(t.reader, nullptr);
   RestoreOptions options;
   options.handler_threads = c.handler_threads;
+  options.serving = c.serving;
   START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
 
   // Every thread touches every page, in its own order, so many faults collide.
@@ -200,7 +202,10 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, ConcurrentTouch,
     ::testing::Values(TouchCase{4096, false, 2}, TouchCase{4096, true, 2},
                       TouchCase{65536, false, 2}, TouchCase{65536, true, 1},
-                      TouchCase{65536, true, 3}, TouchCase{1 << 20, true, 2}));
+                      TouchCase{65536, true, 3}, TouchCase{1 << 20, true, 2},
+                      TouchCase{4096, false, 2, ServingMode::kSigbus},
+                      TouchCase{65536, true, 2, ServingMode::kSigbus},
+                      TouchCase{1 << 20, true, 1, ServingMode::kSigbus}));
 
 TEST(RestoreSession, ConcurrentFaultsOnOneChunkCostOneRead) {
   const uint32_t chunk = 1 << 20;
@@ -334,6 +339,79 @@ TEST(RestoreSession, CorruptChunkWithoutPoisonBlocksThenFaultsInsteadOfZeros) {
   EXPECT_TRUE(absl::IsDataLoss((*session)->Close(CloseMode::kFinishRestore)));
   toucher.join();
   EXPECT_EQ(signal_number.load(), SIGSEGV);
+}
+
+TEST(SigbusMode, CorruptChunkRaisesSigbusInTheToucherAndIsReported) {
+  TestSnapshot t = MakeSnapshot(8 * 65536, {{0, 8 * 65536, 0}}, 65536, {Fill::kText});
+  CorruptChunk(t, 3);
+  std::atomic<int> errors{0};
+  std::string error_message;
+  RestoreOptions options;
+  options.serving = ServingMode::kSigbus;
+  options.on_error = [&](const absl::Status& status) {
+    error_message = std::string(status.message());
+    ++errors;
+  };
+  // The test's handler is installed first: lazysnap's passes refused faults on to it.
+  CatchFaultSignals catcher;
+  START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
+  uint8_t* memory = (*session)->region_memory(0).data();
+  int signal_number = -1;
+  uint8_t value = 0;
+  std::thread toucher([&] { signal_number = ReadCatching(memory + 3 * 65536 + 10, &value); });
+  toucher.join();
+  EXPECT_EQ(signal_number, SIGBUS);
+  ASSERT_TRUE(WaitFor([&] { return errors.load() == 1; }));
+  EXPECT_NE(error_message.find("chunk 3"), std::string::npos) << error_message;
+  EXPECT_NE(error_message.find("checksum"), std::string::npos) << error_message;
+  // Other chunks are served as usual.
+  std::thread other([&] { signal_number = ReadCatching(memory + 4 * 65536 + 10, &value); });
+  other.join();
+  EXPECT_EQ(signal_number, 0);
+  EXPECT_EQ(value, t.image[4 * 65536 + 10]);
+  session->reset();
+}
+
+TEST(SigbusMode, KernelModeFaultIsNotServed) {
+  TestSnapshot t = MakeSnapshot(4 * 65536, {{0, 4 * 65536, 0}}, 65536, {Fill::kText});
+  RestoreOptions options;
+  options.serving = ServingMode::kSigbus;
+  START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "hello", 5), 5);
+  // The documented limit of this mode: the kernel's own access fails instead of waiting.
+  EXPECT_EQ(::read(fds[0], (*session)->region_memory(0).data() + 100, 5), -1);
+  EXPECT_EQ(errno, EFAULT);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  // User-mode touches still work.
+  EXPECT_EQ((*session)->region_memory(0)[200], t.image[200]);
+}
+
+TEST(SigbusMode, RemovedPagesReadAsZeros) {
+  TestSnapshot t = MakeSnapshot(16 * 65536, {{0, 16 * 65536, 0}}, 65536, {Fill::kText});
+  RestoreOptions options;
+  options.serving = ServingMode::kSigbus;
+  START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
+  uint8_t* memory = (*session)->region_memory(0).data();
+  EXPECT_EQ(memory[65536 + 5], t.image[65536 + 5]);
+  ASSERT_EQ(::madvise(memory + 65536 + kPage, kPage, MADV_DONTNEED), 0);
+  EXPECT_EQ(memory[65536 + kPage + 9], 0);
+  ASSERT_EQ(::madvise(memory + 9 * 65536, kPage, MADV_DONTNEED), 0);
+  EXPECT_EQ(memory[9 * 65536 + kPage + 1], t.image[9 * 65536 + kPage + 1]);
+  for (uint64_t i = 0; i < kPage; ++i) ASSERT_EQ(memory[9 * 65536 + i], 0) << i;
+}
+
+TEST(SigbusMode, AnotherProcessMemoryIsRefused) {
+  TestSnapshot t = MakeSnapshot(65536, {{0, 65536, 0}}, 65536, {Fill::kText});
+  RestoreOptions options;
+  options.serving = ServingMode::kSigbus;
+  auto uffd = Userfaultfd::Open(LinuxKernel(), UffdOptions{});
+  if (!uffd.ok()) GTEST_SKIP() << uffd.status();
+  auto session = RestoreSession::StartWithUserfaultfd(t.reader, {0x10000000}, std::move(*uffd),
+                                                      ~0ull, options);
+  EXPECT_TRUE(absl::IsInvalidArgument(session.status())) << session.status();
 }
 
 TEST(RestoreSession, SixtyFourGibSparseRegionRestoresAndServes) {

@@ -138,15 +138,12 @@ absl::Status ChunkError(std::string_view file, const StoredChunk& chunk,
 
 }  // namespace
 
-absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint8_t> stored,
-                                  std::span<uint8_t> out,
-                                  const DecompressionDictionary* dictionary,
-                                  std::string_view file) {
+DecodeError ChunkDecoder::DecodeQuietly(const StoredChunk& chunk,
+                                        std::span<const uint8_t> stored, std::span<uint8_t> out,
+                                        const DecompressionDictionary* dictionary,
+                                        size_t* zstd_error) {
   if (out.size() != chunk.length_bytes || stored.size() != chunk.stored_length_bytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: chunk %d: decode buffers are %d/%d bytes, expected %d/%d", file,
-        chunk.chunk_number, stored.size(), out.size(), chunk.stored_length_bytes,
-        chunk.length_bytes));
+    return DecodeError::kBadBuffers;
   }
   switch (chunk.kind) {
     case format::ChunkKind::kRaw:
@@ -155,20 +152,10 @@ absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint
     case format::ChunkKind::kCompressed: {
       // Not every bit of a zstd frame affects its output, so damage to the stored bytes
       // is caught by their own checksum, before the decompressor parses them.
-      if (uint64_t stored_checksum = Checksum64(stored); stored_checksum != chunk.stored_checksum) {
-        return ChunkError(file, chunk,
-                          absl::StrFormat("stored bytes checksum mismatch: index says %016x, "
-                                          "the bytes give %016x",
-                                          chunk.stored_checksum, stored_checksum));
-      }
-      uint32_t frame_dictionary = ZSTD_getDictID_fromFrame(stored.data(), stored.size());
-      uint32_t expected_dictionary = dictionary != nullptr ? dictionary->id() : 0;
-      if (frame_dictionary != expected_dictionary) {
-        return ChunkError(
-            file, chunk,
-            absl::StrFormat("the frame needs dictionary id %d but the index points it at "
-                            "dictionary slot %d (id %d)",
-                            frame_dictionary, chunk.dictionary_slot, expected_dictionary));
+      if (Checksum64(stored) != chunk.stored_checksum) return DecodeError::kStoredChecksum;
+      const uint32_t expected_dictionary = dictionary != nullptr ? dictionary->id() : 0;
+      if (ZSTD_getDictID_fromFrame(stored.data(), stored.size()) != expected_dictionary) {
+        return DecodeError::kDictionaryMismatch;
       }
       size_t n = dictionary != nullptr
                      ? ZSTD_decompress_usingDDict(context_, out.data(), out.size(),
@@ -177,30 +164,62 @@ absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint
                      : ZSTD_decompressDCtx(context_, out.data(), out.size(), stored.data(),
                                            stored.size());
       if (ZSTD_isError(n)) {
-        return ChunkError(file, chunk,
-                          absl::StrFormat("zstd: %s", ZSTD_getErrorName(n)));
+        if (zstd_error != nullptr) *zstd_error = n;
+        return DecodeError::kZstd;
       }
-      if (n != out.size()) {
-        return ChunkError(file, chunk,
-                          absl::StrFormat("decompressed to %d bytes, expected %d", n,
-                                          out.size()));
-      }
+      if (n != out.size()) return DecodeError::kWrongLength;
       break;
     }
     case format::ChunkKind::kZero:
     case format::ChunkKind::kDuplicate:
+      return DecodeError::kNotStored;
+  }
+  if (Checksum64(out) != chunk.checksum) return DecodeError::kChecksum;
+  return DecodeError::kNone;
+}
+
+absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint8_t> stored,
+                                  std::span<uint8_t> out,
+                                  const DecompressionDictionary* dictionary,
+                                  std::string_view file) {
+  size_t zstd_error = 0;
+  switch (DecodeQuietly(chunk, stored, out, dictionary, &zstd_error)) {
+    case DecodeError::kNone:
+      return absl::OkStatus();
+    case DecodeError::kBadBuffers:
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: chunk %d: decode buffers are %d/%d bytes, expected %d/%d", file,
+          chunk.chunk_number, stored.size(), out.size(), chunk.stored_length_bytes,
+          chunk.length_bytes));
+    case DecodeError::kStoredChecksum:
+      return ChunkError(file, chunk,
+                        absl::StrFormat("stored bytes checksum mismatch: index says %016x, "
+                                        "the bytes give %016x",
+                                        chunk.stored_checksum, Checksum64(stored)));
+    case DecodeError::kDictionaryMismatch:
+      return ChunkError(
+          file, chunk,
+          absl::StrFormat("the frame needs dictionary id %d but the index points it at "
+                          "dictionary slot %d (id %d)",
+                          ZSTD_getDictID_fromFrame(stored.data(), stored.size()),
+                          chunk.dictionary_slot, dictionary != nullptr ? dictionary->id() : 0));
+    case DecodeError::kZstd:
+      return ChunkError(file, chunk, absl::StrFormat("zstd: %s", ZSTD_getErrorName(zstd_error)));
+    case DecodeError::kWrongLength:
+      return ChunkError(file, chunk,
+                        absl::StrFormat("decompressed to a length other than %d bytes",
+                                        out.size()));
+    case DecodeError::kChecksum:
+      return ChunkError(file, chunk,
+                        absl::StrFormat("checksum mismatch: index says %016x, the bytes give "
+                                        "%016x",
+                                        chunk.checksum, Checksum64(out)));
+    case DecodeError::kNotStored:
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: chunk %d: %s chunks have no stored bytes to decode", file, chunk.chunk_number,
           format::ChunkKindName(chunk.kind)));
   }
-  uint64_t checksum = Checksum64(out);
-  if (checksum != chunk.checksum) {
-    return ChunkError(file, chunk,
-                      absl::StrFormat("checksum mismatch: index says %016x, the bytes give "
-                                      "%016x",
-                                      chunk.checksum, checksum));
-  }
-  return absl::OkStatus();
+  return absl::InternalError("unreachable");
 }
 
 bool IsAllZero(std::span<const uint8_t> bytes) {

@@ -109,6 +109,18 @@ struct StoredChunk {
   uint8_t dictionary_slot = 0;
 };
 
+// DecodeError: why a chunk did not decode (kNone when it did).
+enum class DecodeError {
+  kNone,
+  kBadBuffers,          // the buffers do not have the chunk's sizes
+  kStoredChecksum,      // the stored bytes do not match their checksum
+  kDictionaryMismatch,  // the frame needs another dictionary than the index names
+  kZstd,                // zstd refused the frame
+  kWrongLength,         // the frame decoded to another length than the chunk's
+  kChecksum,            // the decoded bytes do not match the chunk's checksum
+  kNotStored,           // zero and duplicate chunks have no stored bytes
+};
+
 // ChunkDecoder turns stored bytes back into a chunk and verifies its checksum. Move-only;
 // one per thread. Decode does not allocate.
 class ChunkDecoder {
@@ -128,6 +140,13 @@ class ChunkDecoder {
   absl::Status Decode(const StoredChunk& chunk, std::span<const uint8_t> stored,
                       std::span<uint8_t> out, const DecompressionDictionary* dictionary,
                       std::string_view file);
+
+  // DecodeQuietly does what Decode does but reports only the kind of failure, without
+  // building a message: it neither allocates nor takes a lock, so it may run in a signal
+  // handler. `zstd_error` receives zstd's error code for kZstd.
+  DecodeError DecodeQuietly(const StoredChunk& chunk, std::span<const uint8_t> stored,
+                            std::span<uint8_t> out, const DecompressionDictionary* dictionary,
+                            size_t* zstd_error = nullptr);
 
  private:
   explicit ChunkDecoder(ZSTD_DCtx_s* context) : context_(context) {}

@@ -29,6 +29,8 @@ const CommandSpec kRestoreSpec = {
         {"access", "PATTERN", "seq, random or ws:PCT (default seq)"},
         {"verify", "IMAGE", "compare every touched page with this raw image"},
         {"seed", "N", "seed of the random patterns (default 1)"},
+        {"serving", "MODE", "threads (handler threads, default) or sigbus (the faulting thread "
+                            "serves itself; user-mode faults only)"},
         {"handler-threads", "N", "fault handler threads (default: one per CPU)"},
         {"readahead", "N", "chunks installed ahead of a sequential fault (default 8, 0: off)"},
         {"reads-in-flight", "N", "reads each handler keeps in flight (default 8)"},
@@ -66,6 +68,12 @@ int RunRestoreCommand(const ParsedArgs& args) {
         ParseInto(args, "reads-in-flight", 1, 4096, &options.restore.reads_in_flight),
         ParseInto(args, "spin-us", 0, 1000000, &options.restore.spin_before_sleep_us)}) {
     if (!status.ok()) return UsageError(spec, std::string(status.message()));
+  }
+  const std::string serving = args.Value("serving", "threads");
+  if (serving == "sigbus") {
+    options.restore.serving = ServingMode::kSigbus;
+  } else if (serving != "threads") {
+    return UsageError(spec, absl::StrFormat("--serving %s: must be threads or sigbus", serving));
   }
   options.restore.pin_handler_threads = args.Has("pin");
   options.restore.background_populate = args.Has("background");
