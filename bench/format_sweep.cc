@@ -21,6 +21,7 @@
 //
 // Units: MB = 10^6 bytes, GB = 10^9 bytes, MiB = 2^20 bytes.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,6 +153,18 @@ double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// ProcessCpuSeconds is the user + system time of all threads of this process so far. On a
+// machine shared with other work, throughput per CPU-second varies far less than
+// throughput per wall-second.
+double ProcessCpuSeconds() {
+  rusage usage = {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 // ShellQuote wraps `text` in single quotes for /bin/sh.
 std::string ShellQuote(std::string_view text) {
   std::string quoted = "'";
@@ -196,7 +209,9 @@ absl::StatusOr<WholeFileBaseline> WholeFileZstd3(const std::string& image) {
 // One measurement of one setting.
 struct Sample {
   double create_seconds = 0;
+  double create_cpu_seconds = 0;  // all threads of this process
   double verify_seconds = 0;
+  double verify_cpu_seconds = 0;
   double decode_mean_us = 0;
   double decode_p99_us = 0;
   double decode_gbps = 0;
@@ -292,20 +307,24 @@ absl::Status MeasureOnce(Setting& setting, const Flags& flags, const ScratchDir&
     options.chunk_size_bytes = setting.chunk_bytes;
     options.compression_level = setting.level;
     options.threads = flags.threads;
+    const double cpu_start = ProcessCpuSeconds();
     const auto start = std::chrono::steady_clock::now();
     LAZYSNAP_ASSIGN_OR_RETURN(setting.written, WriteSnapshot(*source, snapshot, options));
     sample.create_seconds = Seconds(std::chrono::steady_clock::now() - start);
+    sample.create_cpu_seconds = ProcessCpuSeconds() - cpu_start;
   }
   {
     LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotReader> reader,
                               SnapshotReader::Open(snapshot));
     DecodeImageOptions options;
     options.threads = flags.threads;
+    const double cpu_start = ProcessCpuSeconds();
     LAZYSNAP_ASSIGN_OR_RETURN(
         DecodeImageSummary decoded,
         DecodeImage(*reader, options,
                     [](const ChunkLocation&, std::span<const uint8_t>) { return absl::OkStatus(); }));
     sample.verify_seconds = decoded.seconds;
+    sample.verify_cpu_seconds = ProcessCpuSeconds() - cpu_start;
     LAZYSNAP_RETURN_IF_ERROR(MeasureDecodeLatency(*reader, setting, sample));
   }
   ::unlink(snapshot.c_str());
@@ -336,7 +355,7 @@ Stat Over(const Setting& setting, bool higher_is_better, F field) {
 }
 
 struct Row {
-  Stat create_mbps, verify_mbps, decode_mean_us, decode_p99_us, decode_gbps, read_mean_us;
+  Stat create_mbps, create_mb_per_cpu_s, verify_mbps, verify_mb_per_cpu_s, decode_mean_us, decode_p99_us, decode_gbps, read_mean_us;
 };
 
 Row Compute(const Setting& s) {
@@ -344,6 +363,10 @@ Row Compute(const Setting& s) {
   Row row;
   row.create_mbps = Over(s, true, [&](const Sample& x) { return mb / x.create_seconds; });
   row.verify_mbps = Over(s, true, [&](const Sample& x) { return mb / x.verify_seconds; });
+  row.create_mb_per_cpu_s =
+      Over(s, true, [&](const Sample& x) { return mb / x.create_cpu_seconds; });
+  row.verify_mb_per_cpu_s =
+      Over(s, true, [&](const Sample& x) { return mb / x.verify_cpu_seconds; });
   row.decode_mean_us = Over(s, false, [](const Sample& x) { return x.decode_mean_us; });
   row.decode_p99_us = Over(s, false, [](const Sample& x) { return x.decode_p99_us; });
   row.decode_gbps = Over(s, true, [](const Sample& x) { return x.decode_gbps; });
@@ -370,24 +393,26 @@ void PrintTable(const std::vector<Setting>& settings, int repeat) {
       repeat);
   absl::PrintF(
       "| image | chunk KiB | level | snapshot MiB | raw / snapshot | snapshot / zstd -3 | "
-      "chunks zero/comp/raw/dup %% | create MB/s | verify MB/s | decode us/chunk mean | "
-      "decode us/chunk p99 | decode GB/s (1 thread) | pread us/chunk |\n");
-  absl::PrintF("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+      "chunks zero/comp/raw/dup %% | create MB/s | create MB/CPU-s | verify MB/s | "
+      "verify MB/CPU-s | decode us/chunk mean | decode us/chunk p99 | decode GB/s (1 thread) | "
+      "pread us/chunk |\n");
+  absl::PrintF("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const Setting& s : settings) {
     const Row r = Compute(s);
     const WriteSummary& w = s.written;
     absl::PrintF(
         "| %s | %d | %d | %.1f | %.2f | %.3f | %.0f/%.0f/%.0f/%.0f | %.0f / %.0f | %.0f / %.0f "
-        "| %.1f / %.1f | %.1f / %.1f | %.2f / %.2f | %.1f / %.1f |\n",
+        "| %.0f / %.0f | %.0f / %.0f | %.1f / %.1f | %.1f / %.1f | %.2f / %.2f | %.1f / %.1f |\n",
         s.image_name, s.chunk_bytes >> 10, s.level, static_cast<double>(w.file_bytes) / (1 << 20),
         static_cast<double>(s.image_bytes) / static_cast<double>(w.file_bytes),
         static_cast<double>(w.file_bytes) / static_cast<double>(s.zstd3_bytes),
         Percent(w.zero_chunks, w.chunk_count), Percent(w.compressed_chunks, w.chunk_count),
         Percent(w.raw_chunks, w.chunk_count), Percent(w.duplicate_chunks, w.chunk_count),
-        r.create_mbps.best, r.create_mbps.median, r.verify_mbps.best, r.verify_mbps.median,
-        r.decode_mean_us.best, r.decode_mean_us.median, r.decode_p99_us.best,
-        r.decode_p99_us.median, r.decode_gbps.best, r.decode_gbps.median, r.read_mean_us.best,
-        r.read_mean_us.median);
+        r.create_mbps.best, r.create_mbps.median, r.create_mb_per_cpu_s.best,
+        r.create_mb_per_cpu_s.median, r.verify_mbps.best, r.verify_mbps.median,
+        r.verify_mb_per_cpu_s.best, r.verify_mb_per_cpu_s.median, r.decode_mean_us.best,
+        r.decode_mean_us.median, r.decode_p99_us.best, r.decode_p99_us.median,
+        r.decode_gbps.best, r.decode_gbps.median, r.read_mean_us.best, r.read_mean_us.median);
   }
   std::fflush(stdout);
 }
@@ -396,19 +421,22 @@ absl::Status WriteCsv(const std::vector<Setting>& settings, const std::string& p
   std::string text =
       "image,image_bytes,zstd3_bytes,chunk_bytes,level,snapshot_bytes,chunks,zero_chunks,"
       "compressed_chunks,raw_chunks,duplicate_chunks,repeat,create_mbps_best,"
-      "create_mbps_median,verify_mbps_best,verify_mbps_median,decode_mean_us_best,"
+      "create_mbps_median,create_mb_per_cpu_s_best,create_mb_per_cpu_s_median,"
+      "verify_mbps_best,verify_mbps_median,verify_mb_per_cpu_s_best,"
+      "verify_mb_per_cpu_s_median,decode_mean_us_best,"
       "decode_mean_us_median,decode_p99_us_best,decode_p99_us_median,decode_gbps_best,"
       "decode_gbps_median,pread_mean_us_best,pread_mean_us_median\n";
   for (const Setting& s : settings) {
     const Row r = Compute(s);
     const WriteSummary& w = s.written;
     absl::StrAppendFormat(
-        &text, "%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.1f,%.1f,%.1f,%.1f,%.2f,%.2f,%.2f,%.2f,"
-               "%.3f,%.3f,%.2f,%.2f\n",
+        &text, "%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,"
+               "%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.2f,%.2f\n",
         s.image_name, s.image_bytes, s.zstd3_bytes, s.chunk_bytes, s.level, w.file_bytes,
         w.chunk_count, w.zero_chunks, w.compressed_chunks, w.raw_chunks, w.duplicate_chunks,
-        s.samples.size(), r.create_mbps.best, r.create_mbps.median, r.verify_mbps.best,
-        r.verify_mbps.median, r.decode_mean_us.best, r.decode_mean_us.median,
+        s.samples.size(), r.create_mbps.best, r.create_mbps.median, r.create_mb_per_cpu_s.best,
+        r.create_mb_per_cpu_s.median, r.verify_mbps.best, r.verify_mbps.median,
+        r.verify_mb_per_cpu_s.best, r.verify_mb_per_cpu_s.median, r.decode_mean_us.best, r.decode_mean_us.median,
         r.decode_p99_us.best, r.decode_p99_us.median, r.decode_gbps.best, r.decode_gbps.median,
         r.read_mean_us.best, r.read_mean_us.median);
   }
