@@ -269,7 +269,7 @@ void BM_SnapshotReaderOpen(benchmark::State& state) {
 BENCHMARK(BM_SnapshotReaderOpen)
     ->Apply([](benchmark::internal::Benchmark* b) { MinStatistic(b); })
     ->ArgNames({"chunk", "validate"})
-    ->ArgsProduct({{16 << 10, 64 << 10, 256 << 10}, {0, 1}})
+    ->ArgsProduct({{16 << 10, 32 << 10, 64 << 10, 256 << 10}, {0, 1}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
@@ -299,6 +299,7 @@ BENCHMARK(BM_SnapshotReaderLocate)
     ->Apply([](benchmark::internal::Benchmark* b) { MinStatistic(b); })
     ->ArgName("chunk")
     ->Arg(16 << 10)
+    ->Arg(32 << 10)
     ->Arg(64 << 10)
     ->Arg(256 << 10);
 
