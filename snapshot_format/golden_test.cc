@@ -74,6 +74,8 @@ constexpr MustFailGolden kMustFail[] = {
      "duplicate of chunk 1, which is zero"},
     {"index_segment_checksum_mismatch.lzs", absl::StatusCode::kDataLoss, true,
      "index segment 1 (chunks 2048 to 2049): checksum mismatch"},
+    {"duplicate_checksum_differs.lzs", absl::StatusCode::kDataLoss, true,
+     "duplicate of chunk 0, whose length or checksum differs"},
     {"chunk_checksum_mismatch.lzs", absl::StatusCode::kDataLoss, false, "chunk 4 (raw"},
     {"unknown_required_section.lzs", absl::StatusCode::kUnimplemented, true,
      "type 1000, which this reader does not know"},

@@ -267,6 +267,9 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Image& mixed, const Image& dic
     f[layout.index_offset + format::kIndexSegmentEntries * format::kIndexEntrySizeBytes + 8] ^= 1;
   });
   out.back().fuzz_seed = false;  // the fuzzer flips bytes of seed-valid_multi_segment itself
+  variant("duplicate_checksum_differs.lzs", valid_mixed, [](auto& f) {
+    testing::PatchIndexEntry(f, 2, [](format::IndexEntry& e) { e.checksum ^= 1; });
+  });
   // Chunk content: only found when the chunk is read.
   variant("chunk_checksum_mismatch.lzs", valid_mixed, [&](auto& f) {
     format::IndexEntry raw = IndexEntryAt(f, 4);
