@@ -161,6 +161,12 @@ absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint
                                           "the bytes give %016x",
                                           chunk.stored_checksum, stored_checksum));
       }
+      // The format allows exactly one frame. zstd's one-shot decoder would also decode
+      // frames concatenated after it and skip skippable frames, and the dictionary id
+      // check below only sees the first frame.
+      if (ZSTD_findFrameCompressedSize(stored.data(), stored.size()) != stored.size()) {
+        return ChunkError(file, chunk, "the stored bytes are not exactly one zstd frame");
+      }
       uint32_t frame_dictionary = ZSTD_getDictID_fromFrame(stored.data(), stored.size());
       uint32_t expected_dictionary = dictionary != nullptr ? dictionary->id() : 0;
       if (frame_dictionary != expected_dictionary) {

@@ -77,6 +77,8 @@ constexpr MustFailGolden kMustFail[] = {
     {"duplicate_checksum_differs.lzs", absl::StatusCode::kDataLoss, true,
      "duplicate of chunk 0, whose length or checksum differs"},
     {"chunk_checksum_mismatch.lzs", absl::StatusCode::kDataLoss, false, "chunk 4 (raw"},
+    {"chunk_two_zstd_frames.lzs", absl::StatusCode::kDataLoss, false,
+     "not exactly one zstd frame"},
     {"unknown_required_section.lzs", absl::StatusCode::kUnimplemented, true,
      "type 1000, which this reader does not know"},
     {"parent_section.lzs", absl::StatusCode::kUnimplemented, true, "incremental"},

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -196,6 +197,39 @@ format::IndexEntry IndexEntryAt(const std::vector<uint8_t>& file, uint64_t chunk
                                            chunk * format::kIndexEntrySizeBytes);
 }
 
+// WithStoredBytes makes `stored` the stored bytes of `chunk`: they are appended to the
+// data area (moving the metadata block back), the index entry is pointed at them with
+// their length and checksum, and the file is resealed.
+std::vector<uint8_t> WithStoredBytes(std::vector<uint8_t> file, uint64_t chunk,
+                                     const std::vector<uint8_t>& stored) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  const uint64_t location = layout.trailer.metadata_offset_bytes;
+  file.insert(file.begin() + location, stored.begin(), stored.end());
+  format::Trailer trailer = layout.trailer;
+  trailer.metadata_offset_bytes += stored.size();
+  testing::Reseal(file, &trailer);
+  testing::PatchIndexEntry(file, chunk, [&](format::IndexEntry& e) {
+    e.location = location;
+    e.stored_length_bytes = static_cast<uint32_t>(stored.size());
+    e.stored_checksum = Checksum64(stored);
+  });
+  return file;
+}
+
+// TwoFrames compresses the two halves of `bytes` as two zstd frames, one after the other.
+absl::StatusOr<std::vector<uint8_t>> TwoFrames(std::span<const uint8_t> bytes) {
+  LAZYSNAP_ASSIGN_OR_RETURN(ChunkCompressor compressor,
+                            ChunkCompressor::Create(kDefaultCompressionLevel));
+  std::vector<uint8_t> out;
+  const size_t half = bytes.size() / 2;
+  for (std::span<const uint8_t> part : {bytes.first(half), bytes.subspan(half)}) {
+    std::vector<uint8_t> frame(MaxCompressedSize(part.size()));
+    LAZYSNAP_ASSIGN_OR_RETURN(size_t n, compressor.Compress(part, frame, nullptr));
+    out.insert(out.end(), frame.begin(), frame.begin() + n);
+  }
+  return out;
+}
+
 struct Output {
   std::string name;
   std::vector<uint8_t> bytes;
@@ -275,6 +309,11 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Image& mixed, const Image& dic
     format::IndexEntry raw = IndexEntryAt(f, 4);
     f[raw.location + raw.stored_length_bytes / 2] ^= 0x40;
   });
+  // Chunk 0's text as two frames: zstd would decode both, the format allows one.
+  LAZYSNAP_ASSIGN_OR_RETURN(
+      std::vector<uint8_t> two_frames,
+      TwoFrames(std::span<const uint8_t>(mixed.bytes.data(), kChunkBytes)));
+  out.push_back({"chunk_two_zstd_frames.lzs", WithStoredBytes(valid_mixed, 0, two_frames)});
   // Sections.
   variant("unknown_required_section.lzs", valid_mixed, [](auto& f) {
     f = WithExtraSection(f, 1000, format::kSectionFlagRequired);
