@@ -153,6 +153,12 @@ DecodeError ChunkDecoder::DecodeQuietly(const StoredChunk& chunk,
       // Not every bit of a zstd frame affects its output, so damage to the stored bytes
       // is caught by their own checksum, before the decompressor parses them.
       if (Checksum64(stored) != chunk.stored_checksum) return DecodeError::kStoredChecksum;
+      // The format allows exactly one frame. zstd's one-shot decoder would also decode
+      // frames concatenated after it and skip skippable frames, and the dictionary id
+      // check below only sees the first frame.
+      if (ZSTD_findFrameCompressedSize(stored.data(), stored.size()) != stored.size()) {
+        return DecodeError::kNotOneFrame;
+      }
       const uint32_t expected_dictionary = dictionary != nullptr ? dictionary->id() : 0;
       if (ZSTD_getDictID_fromFrame(stored.data(), stored.size()) != expected_dictionary) {
         return DecodeError::kDictionaryMismatch;
@@ -196,6 +202,8 @@ absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint
                         absl::StrFormat("stored bytes checksum mismatch: index says %016x, "
                                         "the bytes give %016x",
                                         chunk.stored_checksum, Checksum64(stored)));
+    case DecodeError::kNotOneFrame:
+      return ChunkError(file, chunk, "the stored bytes are not exactly one zstd frame");
     case DecodeError::kDictionaryMismatch:
       return ChunkError(
           file, chunk,

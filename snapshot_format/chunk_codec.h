@@ -114,6 +114,7 @@ enum class DecodeError {
   kNone,
   kBadBuffers,          // the buffers do not have the chunk's sizes
   kStoredChecksum,      // the stored bytes do not match their checksum
+  kNotOneFrame,         // the stored bytes are not exactly one zstd frame
   kDictionaryMismatch,  // the frame needs another dictionary than the index names
   kZstd,                // zstd refused the frame
   kWrongLength,         // the frame decoded to another length than the chunk's

@@ -96,6 +96,34 @@ TEST(ChunkCodec, WrongDecompressedSizeIsDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(status)) << status;
 }
 
+TEST(ChunkCodec, StoredBytesThatAreNotExactlyOneFrameAreDataLoss) {
+  auto compressor = ChunkCompressor::Create(3);
+  auto decoder = ChunkDecoder::Create();
+  std::vector<uint8_t> original = TextChunk(8192);
+  std::vector<uint8_t> two_frames;
+  for (size_t half : {0, 1}) {
+    std::span<const uint8_t> part(original.data() + half * 4096, 4096);
+    std::vector<uint8_t> frame(MaxCompressedSize(part.size()));
+    size_t n = *compressor->Compress(part, frame, nullptr);
+    two_frames.insert(two_frames.end(), frame.begin(), frame.begin() + n);
+  }
+  // A skippable frame (magic 0x184D2A50, 4 bytes of content) before a whole chunk's frame.
+  std::vector<uint8_t> skippable_first = {0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4};
+  std::vector<uint8_t> frame(MaxCompressedSize(original.size()));
+  frame.resize(*compressor->Compress(original, frame, nullptr));
+  skippable_first.insert(skippable_first.end(), frame.begin(), frame.end());
+
+  for (const std::vector<uint8_t>& stored : {two_frames, skippable_first}) {
+    std::vector<uint8_t> out(original.size());
+    absl::Status status = decoder->Decode(
+        WithStored(Describe(original, stored.size(), format::ChunkKind::kCompressed), stored),
+        stored, out, nullptr, "f");
+    EXPECT_TRUE(absl::IsDataLoss(status)) << status;
+    EXPECT_NE(status.message().find("not exactly one zstd frame"), absl::string_view::npos)
+        << status;
+  }
+}
+
 TEST(ChunkCodec, LevelsOutsideTheRangeAreRejected) {
   EXPECT_TRUE(absl::IsInvalidArgument(ChunkCompressor::Create(0).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ChunkCompressor::Create(1000).status()));

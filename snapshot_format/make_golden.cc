@@ -1,0 +1,388 @@
+// make_golden: writes the golden snapshots of snapshot_format/testdata/golden/ (valid
+// files and must-fail variants, checked by golden_test) and the seed inputs
+// ("seed-*") of snapshot_format/testdata/fuzz_corpus/ (replayed by
+// reader_fuzzer_corpus_test and used to start reader_fuzzer).
+//
+//   tools/bazel run //snapshot_format:make_golden -- "$PWD/snapshot_format/testdata/golden"
+//       "$PWD/snapshot_format/testdata/fuzz_corpus"   (one command line)
+//
+// The output does not depend on the time or on randomness (creation time and snapshot id
+// are fixed), only on the writer and zstd. It prints, for each valid file, the image size
+// and XXH3 that golden_test expects. Regenerating the golden files is a deliberate act
+// (see testdata/golden/README.md): they exist to show that files written earlier still
+// read the same.
+#include <zdict.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
+#include "base/byte_order.h"
+#include "base/checksum.h"
+#include "base/status_macros.h"
+#include "snapshot_format/chunk_codec.h"
+#include "snapshot_format/format.h"
+#include "snapshot_format/snapshot_writer.h"
+#include "snapshot_format/test_util.h"
+
+namespace lazysnap {
+namespace {
+
+constexpr uint32_t kChunkBytes = 4096;
+// Fixed so that regenerating writes the same bytes: 2026-11-28T00:00:00Z.
+constexpr uint64_t kCreatedUnixSeconds = 1795824000;
+
+// Image: a flat memory image (holes between regions are zero) and its regions.
+struct Image {
+  std::vector<uint8_t> bytes;
+  std::vector<format::Region> regions;
+};
+
+// TextBytes: `length` bytes that look like the text-heavy memory of a process (they
+// compress well and share phrases, so a dictionary helps); `seed` varies the numbers.
+std::vector<uint8_t> TextBytes(size_t length, uint64_t seed) {
+  static constexpr const char* kWords[] = {"restore", "page",  "fault",   "region", "chunk",
+                                           "memory",  "guest", "lazily",  "touch",  "index",
+                                           "zstd",    "frame", "segment", "slot",   "image"};
+  std::string text;
+  uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
+  while (text.size() < length) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    text += absl::StrFormat("%08x lazysnap %s %s at 0x%x: %s\n", state & 0xffffffff,
+                            kWords[state % 15], kWords[(state >> 8) % 15], (state >> 16) & 0xfffff,
+                            kWords[(state >> 32) % 15]);
+  }
+  return std::vector<uint8_t>(text.begin(), text.begin() + length);
+}
+
+std::vector<uint8_t> RandomBytes(size_t length, uint64_t seed) {
+  std::vector<uint8_t> bytes(length);
+  uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
+  for (uint8_t& b : bytes) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    b = static_cast<uint8_t>(state >> 24);
+  }
+  return bytes;
+}
+
+void Put(Image& image, uint64_t image_offset, const std::vector<uint8_t>& bytes) {
+  std::memcpy(image.bytes.data() + image_offset, bytes.data(), bytes.size());
+}
+
+// MixedImage: every chunk kind in two regions with a hole between them and a short last
+// chunk. Region 0 (chunks 0-2): text, zero, a copy of chunk 0 (duplicate). Region 1 at
+// 20 KiB (chunks 3-4): other text, then 300 random bytes (raw, short).
+Image MixedImage() {
+  Image image;
+  image.bytes.resize(5 * kChunkBytes + kChunkBytes + 300);
+  image.regions = {{0, 3 * kChunkBytes, 0x100000}, {5 * kChunkBytes, kChunkBytes + 300, 0x200000}};
+  std::vector<uint8_t> text = TextBytes(kChunkBytes, 1);
+  Put(image, 0, text);
+  Put(image, 2 * kChunkBytes, text);
+  Put(image, 5 * kChunkBytes, TextBytes(kChunkBytes, 2));
+  Put(image, 6 * kChunkBytes, RandomBytes(300, 3));
+  return image;
+}
+
+// DictionaryImage: one region of text chunks and a zero chunk, for a dictionary.
+Image DictionaryImage() {
+  Image image;
+  image.bytes.resize(4 * kChunkBytes);
+  image.regions = {{0, 4 * kChunkBytes, 0}};
+  Put(image, 0, TextBytes(kChunkBytes, 10));
+  Put(image, kChunkBytes, TextBytes(kChunkBytes, 11));
+  Put(image, 3 * kChunkBytes, TextBytes(kChunkBytes, 12));
+  return image;
+}
+
+// MultiSegmentImage: two chunks more than one index segment holds, so that the index has
+// two segments; chunk 2048 is text and chunk 2049 (both in segment 1) duplicates chunk 0
+// (segment 0); all others are zero.
+Image MultiSegmentImage() {
+  const uint64_t chunks = format::kIndexSegmentEntries + 2;
+  Image image;
+  image.bytes.resize(chunks * kChunkBytes);
+  image.regions = {{0, chunks * kChunkBytes, 0}};
+  std::vector<uint8_t> text = TextBytes(kChunkBytes, 20);
+  Put(image, 0, text);
+  Put(image, format::kIndexSegmentEntries * kChunkBytes, TextBytes(kChunkBytes, 21));
+  Put(image, (chunks - 1) * kChunkBytes, text);
+  return image;
+}
+
+// TrainDictionary trains a small zstd dictionary on text like the dictionary image's.
+absl::StatusOr<std::shared_ptr<const CompressionDictionary>> TrainDictionary() {
+  std::vector<uint8_t> samples;
+  std::vector<size_t> sample_sizes;
+  for (uint64_t seed = 100; seed < 300; ++seed) {
+    std::vector<uint8_t> sample = TextBytes(1024, seed);
+    samples.insert(samples.end(), sample.begin(), sample.end());
+    sample_sizes.push_back(sample.size());
+  }
+  std::vector<uint8_t> dictionary(2048);
+  size_t n = ZDICT_trainFromBuffer(dictionary.data(), dictionary.size(), samples.data(),
+                                   sample_sizes.data(), static_cast<unsigned>(sample_sizes.size()));
+  if (ZDICT_isError(n)) {
+    return absl::InternalError(
+        absl::StrFormat("ZDICT_trainFromBuffer: %s", ZDICT_getErrorName(n)));
+  }
+  dictionary.resize(n);
+  return CompressionDictionary::Create(dictionary, kDefaultCompressionLevel);
+}
+
+// Write writes `image` as a snapshot and returns the file's bytes, with the creation
+// time and snapshot id fixed and the checksums resealed.
+absl::StatusOr<std::vector<uint8_t>> Write(const Image& image, WriterOptions options) {
+  options.chunk_size_bytes = kChunkBytes;
+  options.page_size_bytes = 4096;
+  options.threads = 1;
+  testing::MemoryImageSource source(image.bytes, image.regions);
+  const std::string path = testing::TempPath("make_golden");
+  LAZYSNAP_RETURN_IF_ERROR(WriteSnapshot(source, path, options).status());
+  std::vector<uint8_t> file = testing::ReadFileBytes(path);
+  if (std::remove(path.c_str()) != 0) {
+    return absl::InternalError(absl::StrFormat("cannot remove %s", path));
+  }
+  StoreLe<uint64_t>(file.data() + 32, kCreatedUnixSeconds);
+  for (size_t i = 0; i < 16; ++i) file[40 + i] = static_cast<uint8_t>(0xa0 + i);
+  testing::Reseal(file);
+  return file;
+}
+
+// WithExtraSection appends a section entry whose payload is the first 16 bytes of the
+// data area (the section's content is not what these files test), then reseals.
+std::vector<uint8_t> WithExtraSection(std::vector<uint8_t> file, uint32_t type, uint16_t flags) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  format::Section section;
+  section.type = type;
+  section.flags = flags;
+  section.offset_bytes = format::kHeaderSizeBytes;
+  section.length_bytes = 16;
+  section.checksum = Checksum64({file.data() + section.offset_bytes, section.length_bytes});
+  uint8_t entry[format::kSectionEntrySizeBytes];
+  format::EncodeSection(section, entry);
+  file.insert(file.begin() + layout.segments_offset, entry, entry + sizeof(entry));
+  format::Trailer trailer = layout.trailer;
+  trailer.section_count += 1;
+  trailer.metadata_length_bytes += format::kSectionEntrySizeBytes;
+  testing::Reseal(file, &trailer);
+  return file;
+}
+
+// FirstSection decodes section 0 of `file`.
+format::Section FirstSection(const std::vector<uint8_t>& file) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  return format::DecodeSection(std::span<const uint8_t, format::kSectionEntrySizeBytes>(
+                                   file.data() + layout.sections_offset,
+                                   format::kSectionEntrySizeBytes),
+                               0, "golden")
+      .value();
+}
+
+// IndexEntryAt decodes index entry `chunk` of `file`.
+format::IndexEntry IndexEntryAt(const std::vector<uint8_t>& file, uint64_t chunk) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  return format::DecodeIndexEntryUnchecked(file.data() + layout.index_offset +
+                                           chunk * format::kIndexEntrySizeBytes);
+}
+
+// WithStoredBytes makes `stored` the stored bytes of `chunk`: they are appended to the
+// data area (moving the metadata block back), the index entry is pointed at them with
+// their length and checksum, and the file is resealed.
+std::vector<uint8_t> WithStoredBytes(std::vector<uint8_t> file, uint64_t chunk,
+                                     const std::vector<uint8_t>& stored) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  const uint64_t location = layout.trailer.metadata_offset_bytes;
+  file.insert(file.begin() + location, stored.begin(), stored.end());
+  format::Trailer trailer = layout.trailer;
+  trailer.metadata_offset_bytes += stored.size();
+  testing::Reseal(file, &trailer);
+  testing::PatchIndexEntry(file, chunk, [&](format::IndexEntry& e) {
+    e.location = location;
+    e.stored_length_bytes = static_cast<uint32_t>(stored.size());
+    e.stored_checksum = Checksum64(stored);
+  });
+  return file;
+}
+
+// TwoFrames compresses the two halves of `bytes` as two zstd frames, one after the other.
+absl::StatusOr<std::vector<uint8_t>> TwoFrames(std::span<const uint8_t> bytes) {
+  LAZYSNAP_ASSIGN_OR_RETURN(ChunkCompressor compressor,
+                            ChunkCompressor::Create(kDefaultCompressionLevel));
+  std::vector<uint8_t> out;
+  const size_t half = bytes.size() / 2;
+  for (std::span<const uint8_t> part : {bytes.first(half), bytes.subspan(half)}) {
+    std::vector<uint8_t> frame(MaxCompressedSize(part.size()));
+    LAZYSNAP_ASSIGN_OR_RETURN(size_t n, compressor.Compress(part, frame, nullptr));
+    out.insert(out.end(), frame.begin(), frame.begin() + n);
+  }
+  return out;
+}
+
+struct Output {
+  std::string name;
+  std::vector<uint8_t> bytes;
+  const Image* image = nullptr;  // set for valid files
+  // Whether the file is also a fuzz seed. A large file that only repeats what a smaller
+  // seed holds would only slow the fuzzer down.
+  bool fuzz_seed = true;
+};
+
+absl::StatusOr<std::vector<Output>> MakeAll(const Image& mixed, const Image& dictionary_image,
+                                            const Image& multi_segment) {
+  std::vector<Output> out;
+  LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_mixed, Write(mixed, {}));
+  LAZYSNAP_ASSIGN_OR_RETURN(auto dictionary, TrainDictionary());
+  WriterOptions with_dictionary;
+  with_dictionary.dictionary = dictionary;
+  LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_dictionary,
+                            Write(dictionary_image, with_dictionary));
+  LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_multi_segment, Write(multi_segment, {}));
+  static const Image kEmpty;
+  LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_empty, Write(kEmpty, {}));
+
+  out.push_back({"valid_mixed.lzs", valid_mixed, &mixed});
+  out.push_back({"valid_dictionary.lzs", valid_dictionary, &dictionary_image});
+  out.push_back({"valid_multi_segment.lzs", valid_multi_segment, &multi_segment});
+  out.push_back({"valid_empty.lzs", valid_empty, &kEmpty});
+  out.push_back({"valid_unknown_optional_section.lzs",
+                 WithExtraSection(valid_mixed, 1000, 0), &mixed});
+
+  auto variant = [&](std::string name, const std::vector<uint8_t>& base,
+                     const std::function<void(std::vector<uint8_t>&)>& edit) {
+    std::vector<uint8_t> bytes = base;
+    edit(bytes);
+    out.push_back({std::move(name), std::move(bytes), nullptr});
+  };
+  // Header.
+  variant("bad_header_checksum.lzs", valid_mixed, [](auto& f) { f[32] ^= 0x01; });
+  variant("not_a_snapshot.lzs", valid_mixed, [](auto& f) { f[1] = 'X'; });
+  variant("newer_major_version.lzs", valid_mixed, [](auto& f) {
+    StoreLe<uint16_t>(f.data() + 8, format::kMajorVersion + 1);
+    testing::Reseal(f);
+  });
+  variant("older_major_version.lzs", valid_mixed, [](auto& f) {
+    StoreLe<uint16_t>(f.data() + 8, 0);
+    testing::Reseal(f);
+  });
+  variant("newer_minor_version.lzs", valid_mixed, [](auto& f) {
+    StoreLe<uint16_t>(f.data() + 10, format::kMinorVersion + 1);
+    testing::Reseal(f);
+  });
+  variant("unknown_incompatible_flag.lzs", valid_mixed, [](auto& f) {
+    StoreLe<uint32_t>(f.data() + 28, 1);
+    testing::Reseal(f);
+  });
+  // Trailer and layout.
+  variant("truncated.lzs", valid_mixed, [](auto& f) { f.resize(f.size() / 2); });
+  variant("appended_byte.lzs", valid_mixed, [](auto& f) { f.push_back(0); });
+  // Index.
+  const uint64_t file_size = valid_mixed.size();
+  variant("index_entry_outside_file.lzs", valid_mixed, [&](auto& f) {
+    testing::PatchIndexEntry(f, 0, [&](format::IndexEntry& e) { e.location = file_size + 4096; });
+  });
+  variant("duplicate_of_zero_chunk.lzs", valid_mixed, [](auto& f) {
+    testing::PatchIndexEntry(f, 2, [](format::IndexEntry& e) { e.location = 1; });
+  });
+  variant("index_segment_checksum_mismatch.lzs", valid_multi_segment, [](auto& f) {
+    // Chunk 2048's location, in segment 1, without resealing.
+    testing::SnapshotLayout layout = testing::LayoutOf(f);
+    f[layout.index_offset + format::kIndexSegmentEntries * format::kIndexEntrySizeBytes + 8] ^= 1;
+  });
+  out.back().fuzz_seed = false;  // the fuzzer flips bytes of seed-valid_multi_segment itself
+  variant("duplicate_checksum_differs.lzs", valid_mixed, [](auto& f) {
+    testing::PatchIndexEntry(f, 2, [](format::IndexEntry& e) { e.checksum ^= 1; });
+  });
+  // Chunk content: only found when the chunk is read.
+  variant("chunk_checksum_mismatch.lzs", valid_mixed, [&](auto& f) {
+    format::IndexEntry raw = IndexEntryAt(f, 4);
+    f[raw.location + raw.stored_length_bytes / 2] ^= 0x40;
+  });
+  // Chunk 0's text as two frames: zstd would decode both, the format allows one.
+  LAZYSNAP_ASSIGN_OR_RETURN(
+      std::vector<uint8_t> two_frames,
+      TwoFrames(std::span<const uint8_t>(mixed.bytes.data(), kChunkBytes)));
+  out.push_back({"chunk_two_zstd_frames.lzs", WithStoredBytes(valid_mixed, 0, two_frames)});
+  // Sections.
+  variant("unknown_required_section.lzs", valid_mixed, [](auto& f) {
+    f = WithExtraSection(f, 1000, format::kSectionFlagRequired);
+  });
+  variant("parent_section.lzs", valid_mixed, [](auto& f) {
+    f = WithExtraSection(f, static_cast<uint32_t>(format::SectionType::kParent),
+                         format::kSectionFlagRequired);
+  });
+  variant("dictionary_checksum_mismatch.lzs", valid_dictionary, [](auto& f) {
+    format::Section section = FirstSection(f);
+    f[section.offset_bytes + section.length_bytes / 2] ^= 0x08;
+  });
+  variant("dictionary_not_zstd.lzs", valid_dictionary, [](auto& f) {
+    // The dictionary's magic is damaged and the section checksum recomputed, so only
+    // zstd's own check of the dictionary can refuse it.
+    format::Section section = FirstSection(f);
+    f[section.offset_bytes] ^= 0xff;
+    section.checksum = Checksum64({f.data() + section.offset_bytes, section.length_bytes});
+    testing::SnapshotLayout layout = testing::LayoutOf(f);
+    format::EncodeSection(section, std::span<uint8_t, format::kSectionEntrySizeBytes>(
+                                       f.data() + layout.sections_offset,
+                                       format::kSectionEntrySizeBytes));
+    testing::Reseal(f);
+  });
+  variant("dictionary_id_mismatch.lzs", valid_dictionary, [](auto& f) {
+    // Chunk 0's frame was compressed with the dictionary; the index now says "none".
+    testing::PatchIndexEntry(f, 0, [](format::IndexEntry& e) { e.dictionary_slot = 0; });
+  });
+  return out;
+}
+
+// WriteAll writes the outputs to `directory`: all of them as golden files, or the fuzz
+// seeds among them, named "seed-<name>" (aborts when a file cannot be written).
+void WriteAll(const std::vector<Output>& outputs, const std::string& directory,
+              bool as_fuzz_seeds) {
+  for (const Output& output : outputs) {
+    if (as_fuzz_seeds && !output.fuzz_seed) continue;
+    testing::WriteFileBytes(directory + "/" + (as_fuzz_seeds ? "seed-" : "") + output.name,
+                            output.bytes);
+  }
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2 || argc > 3) {
+    std::fprintf(stderr, "usage: %s GOLDEN_DIR [FUZZ_CORPUS_DIR]\n", argv[0]);
+    return 2;
+  }
+  const Image mixed = MixedImage();
+  const Image dictionary_image = DictionaryImage();
+  const Image multi_segment = MultiSegmentImage();
+  auto outputs = MakeAll(mixed, dictionary_image, multi_segment);
+  if (!outputs.ok()) {
+    std::fprintf(stderr, "make_golden: %s\n", std::string(outputs.status().ToString()).c_str());
+    return 1;
+  }
+  WriteAll(*outputs, argv[1], /*as_fuzz_seeds=*/false);
+  if (argc == 3) WriteAll(*outputs, argv[2], /*as_fuzz_seeds=*/true);
+  for (const Output& output : *outputs) {
+    std::printf("%-40s %6zu bytes", output.name.c_str(), output.bytes.size());
+    if (output.image != nullptr) {
+      std::printf("  image %zu bytes, XXH3 0x%016llx", output.image->bytes.size(),
+                  static_cast<unsigned long long>(Checksum64(output.image->bytes)));
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace lazysnap
+
+int main(int argc, char** argv) { return lazysnap::Main(argc, argv); }
