@@ -31,6 +31,13 @@ std::pair<int, int> CompressionLevelRange();
 // compress bound); readers reject stored lengths above it.
 size_t MaxCompressedSize(size_t input_bytes);
 
+// StoresRaw is the writer's rule for a chunk that compressed to `compressed_bytes`: it is
+// stored raw unless zstd saves at least 1/16 of its `length_bytes`, because a raw chunk is
+// served with a copy instead of a decode. Estimates of stored sizes use the same rule.
+inline bool StoresRaw(size_t compressed_bytes, size_t length_bytes) {
+  return compressed_bytes >= length_bytes - length_bytes / 16;
+}
+
 // CompressionDictionary is a prepared zstd dictionary for compressing (a CDict at one
 // level). Immutable and thread-safe once created.
 class CompressionDictionary {

@@ -43,12 +43,6 @@ constexpr uint64_t kBatchTargetBytes = 4 << 20;
 // The output thread writes the file in pieces of this size.
 constexpr size_t kOutputBufferBytes = 4 << 20;
 
-// StoreRaw decides that compression did not pay: a chunk is stored raw unless zstd saves
-// at least 1/16 of it, because a raw chunk is served with a copy instead of a decode.
-bool StoreRaw(size_t compressed_bytes, size_t length_bytes) {
-  return compressed_bytes >= length_bytes - length_bytes / 16;
-}
-
 struct DedupKey {
   ContentHash128 hash;
   uint32_t length_bytes = 0;
@@ -269,7 +263,7 @@ absl::Status ValidateRegions(const std::vector<format::Region>& regions, uint32_
 // SetStoredForm decides raw or compressed for a chunk compressed to `compressed_bytes`
 // at `output`, and records the stored bytes' checksum.
 void SetStoredForm(ChunkJob& job, size_t compressed_bytes, const uint8_t* output) {
-  if (StoreRaw(compressed_bytes, job.length_bytes)) {
+  if (StoresRaw(compressed_bytes, job.length_bytes)) {
     job.kind = ChunkKind::kRaw;
     job.stored_checksum = job.checksum;
   } else {
