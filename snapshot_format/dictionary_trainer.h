@@ -26,8 +26,8 @@
 namespace lazysnap {
 
 // Defaults, chosen by measurement (bench/results/dictionary.md).
-inline constexpr size_t kDefaultDictionarySizeBytes = 112 << 10;
-inline constexpr uint64_t kDefaultDictionarySampleBytes = 16 << 20;
+inline constexpr size_t kDefaultDictionarySizeBytes = 64 << 10;
+inline constexpr uint64_t kDefaultDictionarySampleBytes = 8 << 20;
 // zstd refuses dictionaries smaller than this (ZDICT_DICTSIZE_MIN).
 inline constexpr size_t kMinDictionarySizeBytes = 256;
 
@@ -36,11 +36,14 @@ struct DictionaryTrainingOptions {
   // format::kMaxDictionarySizeBytes; 0 means no dictionary.
   size_t dictionary_size_bytes = kDefaultDictionarySizeBytes;
   // sample_bytes: how many image bytes (whole non-zero chunks) are read and trained on.
-  // Training time grows with it (roughly 0.1 s per MiB and thread at the defaults), and
-  // it counts in the writer's time.
+  // Training time grows with it (about 0.2 to 0.4 s for the default on one core), and it
+  // counts in the writer's time.
   uint64_t sample_bytes = kDefaultDictionarySampleBytes;
   // threads for zstd's dictionary builder; 0 means one per online CPU.
   int threads = 0;
+  // only_if_it_pays: return the dictionary only when the held-out sample says it saves
+  // more than its own size. False keeps any dictionary zstd could train (measurements).
+  bool only_if_it_pays = true;
 };
 
 // ChunkSample: whole chunks read from an image, back to back.
@@ -69,7 +72,7 @@ absl::StatusOr<ChunkSample> SampleChunks(ImageSource& source, uint32_t chunk_siz
                                          uint64_t sample_bytes);
 
 // BuildDictionary trains a dictionary of at most `dictionary_size_bytes` on `sample` with
-// zstd's fastCover builder (parameters optimised on the sample, `threads` at a time) and
+// zstd's fastCover builder (fixed parameters, `threads` at a time; 0: one per CPU) and
 // prepares it for compression at `level`. FailedPrecondition (with zstd's reason) when
 // the sample is too small or too uniform to train on; InvalidArgument for a size outside
 // [kMinDictionarySizeBytes, format::kMaxDictionarySizeBytes].
@@ -91,6 +94,7 @@ struct TrainedDictionary {
   uint64_t sample_bytes = 0;
   // The evaluation part of the sample (chunks held out of training): its bytes, and what
   // the writer would store for it without and with the dictionary.
+  uint64_t evaluation_chunks = 0;
   uint64_t evaluation_bytes = 0;
   uint64_t evaluation_stored_without = 0;
   uint64_t evaluation_stored_with = 0;

@@ -124,6 +124,17 @@ TEST(DictionaryTrainer, IncompressibleImageGetsNoDictionary) {
   EXPECT_FALSE(trained->note.empty());
 }
 
+TEST(DictionaryTrainer, AlwaysKeepsADictionaryThatDoesNotPay) {
+  std::vector<uint8_t> image = RandomImage(512);
+  testing::MemoryImageSource source(image, {{0, image.size(), 0}});
+  DictionaryTrainingOptions options = SmallOptions();
+  options.only_if_it_pays = false;
+  auto trained = TrainDictionary(source, kChunk, 3, options);
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  ASSERT_NE(trained->dictionary, nullptr) << trained->note;
+  EXPECT_LE(trained->projected_saving_bytes, trained->dictionary->bytes().size());
+}
+
 TEST(DictionaryTrainer, BadOptionsAreInvalidArgument) {
   std::vector<uint8_t> image = RecordImage(64);
   testing::MemoryImageSource source(image, {{0, image.size(), 0}});
