@@ -69,13 +69,15 @@ class DecompressionDictionary {
   ~DecompressionDictionary();
 
   uint32_t id() const { return id_; }
-  size_t size_bytes() const { return size_bytes_; }
+  size_t size_bytes() const { return bytes_.size(); }
+  // bytes: the dictionary as stored (to recompress with it, see CompressionDictionary).
+  std::span<const uint8_t> bytes() const { return bytes_; }
   const ZSTD_DDict_s* ddict() const { return ddict_; }
 
  private:
   DecompressionDictionary() = default;
+  std::vector<uint8_t> bytes_;  // referenced by ddict_
   uint32_t id_ = 0;
-  size_t size_bytes_ = 0;
   ZSTD_DDict_s* ddict_ = nullptr;
 };
 
