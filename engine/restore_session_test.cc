@@ -41,7 +41,8 @@ const std::vector<Fill> kAllKinds = {Fill::kText, Fill::kZero, Fill::kRandom,
                                      Fill::kCopyOfFirstText, Fill::kText};
 
 TestSnapshot WriteTestSnapshot(std::vector<uint8_t> image, std::vector<format::Region> regions,
-                               uint32_t chunk_bytes) {
+                               uint32_t chunk_bytes,
+                               const DictionaryTrainingOptions& dictionary = {}) {
   TestSnapshot t;
   t.image = std::move(image);
   t.regions = std::move(regions);
@@ -49,6 +50,7 @@ TestSnapshot WriteTestSnapshot(std::vector<uint8_t> image, std::vector<format::R
   t.path = testing::TempPath("restore.lzs");
   WriterOptions options;
   options.chunk_size_bytes = chunk_bytes;
+  options.train_dictionary = dictionary;
   auto summary = WriteSnapshot(source, t.path, options);
   EXPECT_TRUE(summary.ok()) << summary.status();
   auto reader = SnapshotReader::Open(t.path, {.validate_index = false});
@@ -206,6 +208,45 @@ INSTANTIATE_TEST_SUITE_P(
                       TouchCase{4096, false, 2, ServingMode::kSigbus},
                       TouchCase{65536, true, 2, ServingMode::kSigbus},
                       TouchCase{1 << 20, true, 1, ServingMode::kSigbus}));
+
+TEST(RestoreSession, ChunksCompressedWithADictionaryAreServedRight) {
+  // Several handler threads share the snapshot's one prepared dictionary.
+  const uint64_t chunk = 16 << 10;
+  const uint64_t length = 256 * chunk + kPage + 5;
+  std::vector<format::Region> regions = {{0, length, 0x100000000}};
+  DictionaryTrainingOptions dictionary;
+  dictionary.dictionary_size_bytes = 16 << 10;
+  dictionary.sample_bytes = 2 << 20;
+  TestSnapshot t = WriteTestSnapshot(
+      testing::MixedImage(length, chunk, {Fill::kRecords, Fill::kRecords, Fill::kZero}, 3),
+      regions, chunk, dictionary);
+  ASSERT_NE(t.reader, nullptr);
+  ASSERT_NE(t.reader->dictionary(1), nullptr) << "the test image got no dictionary";
+  RestoreOptions options;
+  options.handler_threads = 3;
+  START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
+  std::vector<uint64_t> pages;
+  for (uint64_t at = 0; at < length; at += kPage) pages.push_back(at);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> touchers;
+  for (int i = 0; i < 4; ++i) {
+    touchers.emplace_back([&, i] {
+      std::vector<uint64_t> order = pages;
+      std::shuffle(order.begin(), order.end(), std::mt19937(i));
+      const uint8_t* memory = (*session)->region_memory(0).data();
+      for (uint64_t at : order) {
+        const size_t n = std::min<uint64_t>(kPage, length - at);
+        if (std::memcmp(memory + at, Expected(t, 0).data() + at, n) != 0) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& th : touchers) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  RestoreStats stats = (*session)->stats();
+  EXPECT_GT(stats.faults_fetched, 0u);
+  EXPECT_EQ(stats.chunks_failed, 0u);
+  EXPECT_TRUE((*session)->Close(CloseMode::kFinishRestore).ok());
+}
 
 TEST(RestoreSession, ConcurrentFaultsOnOneChunkCostOneRead) {
   const uint32_t chunk = 1 << 20;

@@ -31,6 +31,13 @@ std::pair<int, int> CompressionLevelRange();
 // compress bound); readers reject stored lengths above it.
 size_t MaxCompressedSize(size_t input_bytes);
 
+// StoresRaw is the writer's rule for a chunk that compressed to `compressed_bytes`: it is
+// stored raw unless zstd saves at least 1/16 of its `length_bytes`, because a raw chunk is
+// served with a copy instead of a decode. Estimates of stored sizes use the same rule.
+inline bool StoresRaw(size_t compressed_bytes, size_t length_bytes) {
+  return compressed_bytes >= length_bytes - length_bytes / 16;
+}
+
 // CompressionDictionary is a prepared zstd dictionary for compressing (a CDict at one
 // level). Immutable and thread-safe once created.
 class CompressionDictionary {
@@ -62,13 +69,15 @@ class DecompressionDictionary {
   ~DecompressionDictionary();
 
   uint32_t id() const { return id_; }
-  size_t size_bytes() const { return size_bytes_; }
+  size_t size_bytes() const { return bytes_.size(); }
+  // bytes: the dictionary as stored (to recompress with it, see CompressionDictionary).
+  std::span<const uint8_t> bytes() const { return bytes_; }
   const ZSTD_DDict_s* ddict() const { return ddict_; }
 
  private:
   DecompressionDictionary() = default;
+  std::vector<uint8_t> bytes_;  // referenced by ddict_
   uint32_t id_ = 0;
-  size_t size_bytes_ = 0;
   ZSTD_DDict_s* ddict_ = nullptr;
 };
 

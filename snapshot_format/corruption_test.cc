@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/checksum.h"
 #include "base/file_io.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/snapshot_reader.h"
@@ -234,6 +235,110 @@ TEST(Corruption, LazyValidationRefusesOnlyTheDamagedSegment) {
   // The failure is remembered, not retried into success.
   EXPECT_TRUE(absl::IsDataLoss((*reopened)->Locate(format::kIndexSegmentEntries).status()));
   EXPECT_TRUE(absl::IsDataLoss((*reopened)->ValidateIndex()));
+}
+
+// DictionarySnapshot: 64 chunks of 4 KiB records compressed with a trained dictionary
+// of at most 4 KiB (section 0, slot 1).
+Written DictionarySnapshot() {
+  Written w;
+  const uint32_t chunk = 4096;
+  w.image = testing::MixedImage(64 * chunk, chunk, {Fill::kRecords, Fill::kRecords, Fill::kZero});
+  testing::MemoryImageSource source(w.image, {{0, w.image.size(), 0}});
+  std::string path = testing::TempPath("dictionary");
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  options.train_dictionary.dictionary_size_bytes = 4096;
+  auto summary = WriteSnapshot(source, path, options);
+  EXPECT_TRUE(summary.ok()) << summary.status();
+  EXPECT_GT(summary->dictionary_bytes, 0u) << summary->dictionary_note;
+  w.file = testing::ReadFileBytes(path);
+  return w;
+}
+
+format::Section SectionOf(const std::vector<uint8_t>& file, uint32_t index) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  return format::DecodeSection(
+             std::span<const uint8_t, format::kSectionEntrySizeBytes>(
+                 file.data() + layout.sections_offset + index * format::kSectionEntrySizeBytes,
+                 format::kSectionEntrySizeBytes),
+             index, "test")
+      .value();
+}
+
+// ResealSection recomputes section `index`'s payload checksum after a test edited the
+// payload, then the tables and trailer, so that only the dictionary's own checks can fail.
+void ResealSection(std::vector<uint8_t>& file, uint32_t index) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  format::Section section = SectionOf(file, index);
+  section.checksum = Checksum64({file.data() + section.offset_bytes, section.length_bytes});
+  format::EncodeSection(section, std::span<uint8_t, format::kSectionEntrySizeBytes>(
+                                     file.data() + layout.sections_offset +
+                                         index * format::kSectionEntrySizeBytes,
+                                     format::kSectionEntrySizeBytes));
+  testing::Reseal(file);
+}
+
+TEST(Corruption, DamagedDictionaryIsRefusedAtOpenBeforeAnyChunkIsServed) {
+  Written w = DictionarySnapshot();
+  auto sound = OpenBytes(w.file);
+  ASSERT_TRUE(sound.ok()) << sound.status();
+  ASSERT_TRUE(ReadAll(**sound, w.image).ok());
+  const format::Section section = SectionOf(w.file, 0);
+  ASSERT_EQ(section.type, static_cast<uint32_t>(format::SectionType::kDictionary));
+  for (uint64_t at = 0; at < section.length_bytes; at += 61) {
+    std::vector<uint8_t> file = w.file;
+    file[section.offset_bytes + at] ^= 0x04;
+    std::string path;
+    testing::WriteFileBytes(path = testing::TempPath("dictionary_flipped"), file);
+    // Even a restore that validates nothing else up front checks the dictionary.
+    auto reader = SnapshotReader::Open(path, {.validate_index = false});
+    ASSERT_TRUE(absl::IsDataLoss(reader.status())) << "byte " << at << ": " << reader.status();
+    EXPECT_NE(reader.status().message().find("dictionary checksum mismatch"),
+              absl::string_view::npos)
+        << reader.status();
+  }
+}
+
+TEST(Corruption, DictionarySectionThatIsNotAZstdDictionaryIsDataLoss) {
+  Written w = DictionarySnapshot();
+  std::vector<uint8_t> file = w.file;
+  file[SectionOf(file, 0).offset_bytes] ^= 0xff;  // the dictionary magic
+  ResealSection(file, 0);
+  auto reader = OpenBytes(file);
+  EXPECT_TRUE(absl::IsDataLoss(reader.status())) << reader.status();
+  EXPECT_NE(reader.status().message().find("not a zstd dictionary"), absl::string_view::npos)
+      << reader.status();
+}
+
+TEST(Corruption, ChunkWhoseDictionaryIdDoesNotMatchIsRefused) {
+  Written w = DictionarySnapshot();
+  // The index says "no dictionary" for a chunk compressed with one.
+  {
+    std::vector<uint8_t> file = w.file;
+    testing::PatchIndexEntry(file, 0, [](format::IndexEntry& e) {
+      ASSERT_EQ(e.kind, format::ChunkKind::kCompressed);
+      ASSERT_EQ(e.dictionary_slot, 1);
+      e.dictionary_slot = 0;
+    });
+    auto reader = OpenBytes(file);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    absl::Status status = ReadAll(**reader, w.image);
+    EXPECT_TRUE(absl::IsDataLoss(status)) << status;
+    EXPECT_NE(status.message().find("chunk 0"), absl::string_view::npos) << status;
+    EXPECT_NE(status.message().find("needs dictionary id"), absl::string_view::npos) << status;
+  }
+  // The section holds a dictionary with another id (a sound dictionary, checksum and
+  // all, but not the one the chunks were compressed with).
+  {
+    std::vector<uint8_t> file = w.file;
+    file[SectionOf(file, 0).offset_bytes + 4] ^= 0x01;  // dictionary id, bytes 4..7
+    ResealSection(file, 0);
+    auto reader = OpenBytes(file);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    absl::Status status = ReadAll(**reader, w.image);
+    EXPECT_TRUE(absl::IsDataLoss(status)) << status;
+    EXPECT_NE(status.message().find("needs dictionary id"), absl::string_view::npos) << status;
+  }
 }
 
 TEST(Corruption, NotASnapshotIsInvalidArgument) {

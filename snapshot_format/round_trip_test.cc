@@ -2,6 +2,7 @@
 // writer and back through the reader, the parallel decoder and extract.
 #include <fcntl.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <cstring>
 #include <thread>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "base/file_io.h"
+#include "snapshot_format/dictionary_trainer.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/image_source.h"
 #include "snapshot_format/snapshot_reader.h"
@@ -94,6 +96,136 @@ TEST_P(RoundTrip, MixedKindsSingleRegionWithPartialLastChunk) {
 INSTANTIATE_TEST_SUITE_P(ChunkSizes, RoundTrip,
                          ::testing::Values(4u << 10, 16u << 10, 64u << 10, 1u << 20));
 
+const std::vector<Fill> kRecordKinds = {Fill::kRecords, Fill::kZero,    Fill::kRecords,
+                                        Fill::kRandom,  Fill::kRecords,  Fill::kCopyOfFirstText,
+                                        Fill::kText,    Fill::kRecords};
+
+// SmallDictionary: training options small enough for test images.
+DictionaryTrainingOptions SmallDictionary() {
+  DictionaryTrainingOptions options;
+  options.dictionary_size_bytes = 16 << 10;
+  options.sample_bytes = 2 << 20;
+  return options;
+}
+
+class DictionaryRoundTrip : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(DictionaryRoundTrip, TrainedDictionaryShrinksTheFileAndEveryChunkReadsBack) {
+  const uint32_t chunk = GetParam();
+  const uint64_t length = (4u << 20) + 4096 + 77;  // ends in a partial chunk
+  std::vector<uint8_t> image = testing::MixedImage(length, chunk, kRecordKinds, 11);
+  std::vector<format::Region> regions = {{0, length / 2 & ~uint64_t{4095}, 0x10000},
+                                         {length / 2 & ~uint64_t{4095}, 0, 0x900000}};
+  regions[1].length_bytes = length - regions[1].image_offset_bytes;
+  testing::MemoryImageSource source(image, regions);
+
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  options.threads = 2;
+  options.train_dictionary = SmallDictionary();
+  std::string with_path = testing::TempPath("with_dictionary");
+  auto with = WriteSnapshot(source, with_path, options);
+  ASSERT_TRUE(with.ok()) << with.status();
+  ASSERT_GT(with->dictionary_bytes, 0u) << with->dictionary_note;
+  EXPECT_LE(with->dictionary_bytes, 16u << 10);
+  EXPECT_NE(with->dictionary_id, 0u);
+  EXPECT_GT(with->dictionary_sample_bytes, 0u);
+  EXPECT_TRUE(with->dictionary_note.empty()) << with->dictionary_note;
+  ExpectReadsBack(with_path, image, regions);
+
+  options.train_dictionary.dictionary_size_bytes = 0;
+  std::string without_path = testing::TempPath("without_dictionary");
+  auto without = WriteSnapshot(source, without_path, options);
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ(without->dictionary_bytes, 0u);
+  ExpectReadsBack(without_path, image, regions);
+  EXPECT_LT(with->file_bytes, without->file_bytes);
+  EXPECT_EQ(with->compressed_chunks + with->raw_chunks,
+            without->compressed_chunks + without->raw_chunks);
+
+  auto reader = SnapshotReader::Open(with_path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ((*reader)->sections().size(), 1u);
+  const format::Section& section = (*reader)->sections()[0];
+  EXPECT_EQ(section.type, static_cast<uint32_t>(format::SectionType::kDictionary));
+  EXPECT_EQ(section.slot, 1);
+  EXPECT_NE(section.flags & format::kSectionFlagRequired, 0);
+  EXPECT_EQ(section.length_bytes, with->dictionary_bytes);
+  ASSERT_NE((*reader)->dictionary(1), nullptr);
+  EXPECT_EQ((*reader)->dictionary(1)->id(), with->dictionary_id);
+  EXPECT_EQ((*reader)->summary().dictionary_chunks, (*reader)->summary().compressed_chunks);
+  EXPECT_GT((*reader)->summary().compressed_chunks, 0u);
+
+  auto plain = SnapshotReader::Open(without_path);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE((*plain)->sections().empty());
+  EXPECT_EQ((*plain)->summary().dictionary_chunks, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(ChunkSizes, DictionaryRoundTrip,
+                         ::testing::Values(4u << 10, 16u << 10, 64u << 10));
+
+TEST(DictionaryRoundTrip, AChunkDecodesFromItsOwnBytesAndTheDictionaryAlone) {
+  // Random access: zstd, given only the dictionary section's payload and one chunk's
+  // stored bytes, reproduces the chunk; no other chunk or state is involved.
+  const uint32_t chunk = 16 << 10;
+  std::vector<uint8_t> image = testing::MixedImage(4 << 20, chunk, kRecordKinds, 12);
+  testing::MemoryImageSource source(image, {{0, image.size(), 0}});
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  options.train_dictionary = SmallDictionary();
+  std::string path = testing::TempPath("random_access");
+  auto summary = WriteSnapshot(source, path, options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_GT(summary->dictionary_bytes, 0u) << summary->dictionary_note;
+
+  std::vector<uint8_t> file = testing::ReadFileBytes(path);
+  auto reader = SnapshotReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  const format::Section& section = (*reader)->sections()[0];
+  std::vector<uint8_t> dictionary(file.begin() + section.offset_bytes,
+                                  file.begin() + section.offset_bytes + section.length_bytes);
+  int decoded = 0;
+  for (uint64_t n = (*reader)->chunk_count(); n-- > 0;) {  // backwards: no warm-up
+    ChunkLocation location = (*reader)->Locate(n).value();
+    if (location.is_duplicate || location.stored.kind != format::ChunkKind::kCompressed) continue;
+    ASSERT_EQ(location.stored.dictionary_slot, 1);
+    std::vector<uint8_t> stored(file.begin() + location.stored.file_offset_bytes,
+                                file.begin() + location.stored.file_offset_bytes +
+                                    location.stored.stored_length_bytes);
+    std::vector<uint8_t> out(location.stored.length_bytes);
+    ZSTD_DCtx* context = ZSTD_createDCtx();
+    size_t got = ZSTD_decompress_usingDict(context, out.data(), out.size(), stored.data(),
+                                           stored.size(), dictionary.data(), dictionary.size());
+    ZSTD_freeDCtx(context);
+    ASSERT_EQ(got, out.size()) << ZSTD_getErrorName(got) << " chunk " << n;
+    ASSERT_EQ(0, std::memcmp(out.data(), image.data() + location.image_offset_bytes, out.size()))
+        << "chunk " << n;
+    ++decoded;
+  }
+  EXPECT_GT(decoded, 100);
+}
+
+TEST(DictionaryRoundTrip, APrebuiltDictionaryIsStoredAndUsedAsGiven) {
+  const uint32_t chunk = 4096;
+  std::vector<uint8_t> image = testing::MixedImage(2 << 20, chunk, kRecordKinds, 13);
+  testing::MemoryImageSource source(image, {{0, image.size(), 0}});
+  auto sample = SampleChunks(source, chunk, 1 << 20);
+  ASSERT_TRUE(sample.ok());
+  auto dictionary = BuildDictionary(*sample, 8 << 10, 3, 2);
+  ASSERT_TRUE(dictionary.ok()) << dictionary.status();
+  WriterOptions options;
+  options.chunk_size_bytes = chunk;
+  options.dictionary = *dictionary;
+  std::string path = testing::TempPath("prebuilt");
+  auto summary = WriteSnapshot(source, path, options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->dictionary_id, (*dictionary)->id());
+  EXPECT_EQ(summary->dictionary_bytes, (*dictionary)->bytes().size());
+  EXPECT_EQ(summary->dictionary_sample_bytes, 0u);  // not trained by the writer
+  ExpectReadsBack(path, image, {{0, image.size(), 0}});
+}
+
 TEST(RoundTrip, SeveralRegionsWithHolesAndOddLengths) {
   const uint32_t chunk = 16 << 10;
   const uint64_t length = 1 << 20;
@@ -164,6 +296,10 @@ TEST(RoundTrip, StreamFromAPipe) {
   ::close(fds[0]);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->image_bytes, image.size());
+  // A stream is read once, in order: there is nothing to train a dictionary on first.
+  EXPECT_EQ(summary->dictionary_bytes, 0u);
+  EXPECT_NE(summary->dictionary_note.find("stream"), std::string::npos)
+      << summary->dictionary_note;
   ExpectReadsBack(path, image, {{0, image.size(), 0}});
 }
 

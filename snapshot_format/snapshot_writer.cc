@@ -43,12 +43,6 @@ constexpr uint64_t kBatchTargetBytes = 4 << 20;
 // The output thread writes the file in pieces of this size.
 constexpr size_t kOutputBufferBytes = 4 << 20;
 
-// StoreRaw decides that compression did not pay: a chunk is stored raw unless zstd saves
-// at least 1/16 of it, because a raw chunk is served with a copy instead of a decode.
-bool StoreRaw(size_t compressed_bytes, size_t length_bytes) {
-  return compressed_bytes >= length_bytes - length_bytes / 16;
-}
-
 struct DedupKey {
   ContentHash128 hash;
   uint32_t length_bytes = 0;
@@ -269,7 +263,7 @@ absl::Status ValidateRegions(const std::vector<format::Region>& regions, uint32_
 // SetStoredForm decides raw or compressed for a chunk compressed to `compressed_bytes`
 // at `output`, and records the stored bytes' checksum.
 void SetStoredForm(ChunkJob& job, size_t compressed_bytes, const uint8_t* output) {
-  if (StoreRaw(compressed_bytes, job.length_bytes)) {
+  if (StoresRaw(compressed_bytes, job.length_bytes)) {
     job.kind = ChunkKind::kRaw;
     job.stored_checksum = job.checksum;
   } else {
@@ -318,12 +312,12 @@ struct OutputState {
 };
 
 absl::Status WriteBatches(Pipeline& pipeline, OutputFile& out, OutputState& state,
-                          const WriterOptions& options, size_t slot_bytes,
-                          uint64_t bytes_total) {
+                          const WriterOptions& options, const CompressionDictionary* dictionary,
+                          size_t slot_bytes, uint64_t bytes_total) {
   LAZYSNAP_ASSIGN_OR_RETURN(ChunkCompressor compressor,
                             ChunkCompressor::Create(options.compression_level));
   const uint32_t chunk_size = options.chunk_size_bytes;
-  const uint8_t slot = options.dictionary != nullptr ? 1 : 0;
+  const uint8_t slot = dictionary != nullptr ? 1 : 0;
   uint64_t bytes_done = 0;
   for (uint64_t sequence = 0;; ++sequence) {
     std::unique_ptr<Batch> batch = pipeline.TakeCompressed(sequence);
@@ -349,7 +343,7 @@ absl::Status WriteBatches(Pipeline& pipeline, OutputFile& out, OutputState& stat
           // first occurrence after all, so compress it here.
           LAZYSNAP_ASSIGN_OR_RETURN(
               size_t n, compressor.Compress({input, job.length_bytes}, {output, slot_bytes},
-                                            options.dictionary.get()));
+                                            dictionary));
           SetStoredForm(job, n, output);
         }
         entry.kind = job.kind;
@@ -412,6 +406,25 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
     bytes_total = r.length_bytes == kLengthUntilEndOfStream ? 0 : bytes_total + r.length_bytes;
   }
 
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+
+  // The dictionary comes first: every chunk is compressed with it.
+  std::shared_ptr<const CompressionDictionary> dictionary = options.dictionary;
+  WriteSummary training;
+  if (dictionary == nullptr) {
+    DictionaryTrainingOptions train = options.train_dictionary;
+    train.threads = threads;
+    LAZYSNAP_ASSIGN_OR_RETURN(
+        TrainedDictionary trained,
+        TrainDictionary(source, chunk_size, options.compression_level, train));
+    dictionary = std::move(trained.dictionary);
+    training.dictionary_sample_bytes = trained.sample_bytes;
+    training.dictionary_seconds = trained.seconds;
+    training.dictionary_note = std::move(trained.note);
+  }
+
   LAZYSNAP_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(path));
   OutputFile out(file.fd(), file.temp_path());
 
@@ -428,8 +441,8 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   LAZYSNAP_RETURN_IF_ERROR(out.Append(header_bytes));
 
   std::vector<format::Section> sections;
-  if (options.dictionary != nullptr) {
-    std::span<const uint8_t> bytes = options.dictionary->bytes();
+  if (dictionary != nullptr) {
+    std::span<const uint8_t> bytes = dictionary->bytes();
     format::Section section;
     section.type = static_cast<uint32_t>(format::SectionType::kDictionary);
     section.flags = format::kSectionFlagRequired;
@@ -441,9 +454,6 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
     sections.push_back(section);
   }
 
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const uint32_t batch_chunks =
       static_cast<uint32_t>(std::max<uint64_t>(1, kBatchTargetBytes / chunk_size));
   const size_t slot_bytes = MaxCompressedSize(chunk_size);
@@ -452,12 +462,13 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   std::vector<std::thread> compressors;
   for (int i = 0; i < threads; ++i) {
     compressors.emplace_back(CompressBatches, std::ref(pipeline), options.compression_level,
-                             chunk_size, slot_bytes, options.dictionary.get());
+                             chunk_size, slot_bytes, dictionary.get());
   }
   OutputState state;
   absl::Status output_status;
   std::thread output_thread([&] {
-    output_status = WriteBatches(pipeline, out, state, options, slot_bytes, bytes_total);
+    output_status = WriteBatches(pipeline, out, state, options, dictionary.get(), slot_bytes,
+                                 bytes_total);
     if (!output_status.ok()) pipeline.Fail(output_status);
   });
 
@@ -561,8 +572,11 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   summary.file_bytes = out.position();
   summary.chunk_count = state.next_chunk;
   summary.index_bytes = state.index.size();
-  summary.dictionary_bytes =
-      options.dictionary != nullptr ? options.dictionary->bytes().size() : 0;
+  summary.dictionary_bytes = dictionary != nullptr ? dictionary->bytes().size() : 0;
+  summary.dictionary_id = dictionary != nullptr ? dictionary->id() : 0;
+  summary.dictionary_sample_bytes = training.dictionary_sample_bytes;
+  summary.dictionary_seconds = training.dictionary_seconds;
+  summary.dictionary_note = std::move(training.dictionary_note);
   summary.region_count = trailer.region_count;
   for (const format::Region& r : regions) summary.image_bytes += r.length_bytes;
   summary.seconds =

@@ -1,17 +1,21 @@
 // WriteSnapshot: turns a raw memory image into a snapshot file. It streams the image
 // once, compresses chunks on all cores, stores zero chunks as nothing, duplicates as a
 // reference to their first occurrence and incompressible chunks raw, and publishes the
-// file atomically (temporary name, fsync, rename).
+// file atomically (temporary name, fsync, rename). Before that, unless told otherwise, it
+// trains a zstd dictionary on a sample of the image (dictionary_trainer.h) and compresses
+// every chunk with it.
 #ifndef LAZYSNAP_SNAPSHOT_FORMAT_SNAPSHOT_WRITER_H_
 #define LAZYSNAP_SNAPSHOT_FORMAT_SNAPSHOT_WRITER_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "snapshot_format/chunk_codec.h"
+#include "snapshot_format/dictionary_trainer.h"
 #include "snapshot_format/image_source.h"
 
 namespace lazysnap {
@@ -35,8 +39,11 @@ struct WriterOptions {
   // Page size recorded in the header; 0 means the host's.
   uint32_t page_size_bytes = 0;
   // A dictionary every compressed chunk is compressed with (stored in the file as
-  // dictionary slot 1); nullptr for none. Build one with TrainDictionary.
+  // dictionary slot 1). When nullptr, the writer trains one from the source as
+  // `train_dictionary` says (dictionary_size_bytes = 0: no dictionary); streams and images
+  // a dictionary would not shrink get none (WriteSummary::dictionary_note says why).
   std::shared_ptr<const CompressionDictionary> dictionary;
+  DictionaryTrainingOptions train_dictionary;
   // Called from the writer's output thread; must be cheap.
   std::function<void(const WriteProgress&)> progress;
 };
@@ -50,14 +57,21 @@ struct WriteSummary {
   uint64_t raw_chunks = 0;
   uint64_t duplicate_chunks = 0;
   uint64_t index_bytes = 0;
-  uint64_t dictionary_bytes = 0;
+  uint64_t dictionary_bytes = 0;   // 0: no dictionary
+  uint32_t dictionary_id = 0;
+  // When the writer trained the dictionary: the image bytes it sampled and the time it
+  // took (part of `seconds`); dictionary_note says why there is none, if there is none.
+  uint64_t dictionary_sample_bytes = 0;
+  double dictionary_seconds = 0;
+  std::string dictionary_note;
   uint32_t region_count = 0;
-  double seconds = 0;
+  double seconds = 0;  // all of it, training included
 };
 
 // WriteSnapshot reads `source` and writes the snapshot to `path`. On any error nothing is
 // left at `path` (an existing file there is untouched). InvalidArgument for bad options or
-// regions; errors from the source or the file system otherwise.
+// regions; errors from the source or the file system otherwise. Training uses
+// options.threads too.
 absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view path,
                                            const WriterOptions& options);
 

@@ -20,6 +20,31 @@ std::string TempPath(std::string_view name) {
   return absl::StrFormat("%s/%s.%d", dir != nullptr ? dir : "/tmp", name, counter++);
 }
 
+namespace {
+
+// RecordWords: a fixed vocabulary of 1024 pseudo-words (about 9 KiB), larger than what one
+// chunk of records uses, so that a dictionary holding it pays even for large chunks.
+const std::vector<std::string>& RecordWords() {
+  static const std::vector<std::string>* words = [] {
+    auto* result = new std::vector<std::string>();
+    uint64_t state = 0x5eed;
+    for (int i = 0; i < 1024; ++i) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      std::string word;
+      const int length = 5 + static_cast<int>((state >> 60) % 8);
+      for (int j = 0; j < length; ++j) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        word += static_cast<char>('a' + (state >> 59) % 26);
+      }
+      result->push_back(word);
+    }
+    return result;
+  }();
+  return *words;
+}
+
+}  // namespace
+
 std::vector<uint8_t> MixedImage(uint64_t length, uint32_t chunk_bytes,
                                 const std::vector<Fill>& pattern, uint64_t seed) {
   std::vector<uint8_t> image(length);
@@ -47,6 +72,17 @@ std::vector<uint8_t> MixedImage(uint64_t length, uint32_t chunk_bytes,
       case Fill::kRandom:
         for (size_t j = 0; j < n; ++j) p[j] = static_cast<uint8_t>(next() >> 24);
         break;
+      case Fill::kRecords: {
+        const std::vector<std::string>& words = RecordWords();
+        std::string text;
+        while (text.size() < n) {
+          auto word = [&] { return words[next() % words.size()].c_str(); };
+          text += absl::StrFormat("{id:%d,%s:%s,%s:%d.%02d,tag:%s}\n", next() % 100000, word(),
+                                  word(), word(), next() % 5000, next() % 100, word());
+        }
+        std::memcpy(p, text.data(), n);
+        break;
+      }
       case Fill::kCopyOfFirstText:
         if (first_text >= 0 && n == chunk_bytes) {
           std::memcpy(p, image.data() + first_text, n);

@@ -21,8 +21,10 @@ namespace lazysnap::testing {
 // TempPath returns a fresh path under the test's temporary directory.
 std::string TempPath(std::string_view name);
 
-// Content kinds for generated chunks.
-enum class Fill { kZero, kText, kRandom, kCopyOfFirstText };
+// Content kinds for generated chunks. kRecords is heap-like text (records of key:value
+// pairs from small vocabularies, with random numbers): every chunk differs, but they
+// share their words, so a dictionary trained on them pays.
+enum class Fill { kZero, kText, kRandom, kCopyOfFirstText, kRecords };
 
 // MixedImage returns `length` bytes whose consecutive `chunk_bytes`-sized pieces follow
 // `pattern` cyclically (kCopyOfFirstText repeats the first kText piece exactly).

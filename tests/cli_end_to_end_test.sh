@@ -77,6 +77,34 @@ expect_in "$WORK/out" "sound"
 expect_exit 0 "$LAZYSNAP" extract "$WORK/snap.lzs" -o "$WORK/extracted.raw"
 cmp -s "$WORK/image.raw" "$WORK/extracted.raw" || fail "extract did not reproduce the image"
 
+# Dictionaries: trained by default (used only when it pays), forced, refused, estimated.
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/nodict.lzs" --no-dictionary
+expect_in "$WORK/out" "no dictionary: no dictionary was asked for"
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/dict.lzs" --chunk-size 16K \
+  --dictionary-size 16K --dictionary-sample 4M --dictionary-always --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dictionary_bytes"]>0 and d["dictionary_id"]>0, d' "$WORK/out" \
+  || fail "create --dictionary-always wrote no dictionary: $(cat "$WORK/out")"
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/dict.lzs"
+expect_in "$WORK/out" "(slot 1), used by"
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/dict.lzs" --estimate --sample 2M
+expect_in "$WORK/out" "without a dictionary"
+expect_in "$WORK/out" "with its"
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/nodict.lzs" --estimate --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["estimate"]; assert e["trained"] and e["sample_chunks"]>0, d' "$WORK/out" \
+  || fail "inspect --estimate --json: $(cat "$WORK/out")"
+expect_exit 0 "$LAZYSNAP" verify "$WORK/dict.lzs"
+expect_exit 0 "$LAZYSNAP" extract "$WORK/dict.lzs" -o "$WORK/dict_extracted.raw"
+cmp -s "$WORK/image.raw" "$WORK/dict_extracted.raw" || fail "extract of dict.lzs differs from the image"
+expect_exit 0 bash -c 'cat "$1" | "$2" create - -o "$3"' _ "$WORK/image.raw" "$LAZYSNAP" \
+  "$WORK/stdin.lzs"
+expect_in "$WORK/out" "no dictionary: the image is a stream"
+expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/x.lzs" --dictionary-size 100
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/x.lzs" --no-dictionary --dictionary-always
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" inspect "$WORK/dict.lzs" --sample 1M
+one_line "$WORK/err"
+
 # Regions: two regions with a hole; extract leaves the hole zero.
 expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/regions.lzs" --region 2M:3M+0
 one_line "$WORK/err"
@@ -96,6 +124,9 @@ if [[ $? -eq 0 ]] && grep -q "can restore here" "$WORK/out"; then
       --verify "$WORK/image.raw"
     expect_in "$WORK/out" "all equal"
   done
+  expect_exit 0 "$LAZYSNAP" restore "$WORK/dict.lzs" --access random --threads 3 \
+    --verify "$WORK/image.raw"
+  expect_in "$WORK/out" "all equal"
   expect_exit 0 "$LAZYSNAP" restore "$WORK/snap16.lzs" --access random --verify "$WORK/image.raw" --json
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pages_mismatched"]==0 and d["faults"]["total"]>0, d' "$WORK/out" \
     || fail "restore --json: $(cat "$WORK/out")"

@@ -37,6 +37,22 @@ uint64_t DictionaryBytes(const SnapshotReader& reader) {
   return bytes;
 }
 
+// DictionaryIds lists the ids of the snapshot's dictionaries ("id 123 (slot 1)").
+std::string DictionaryIds(const SnapshotReader& reader) {
+  std::string text;
+  for (const format::Section& s : reader.sections()) {
+    if (s.type != static_cast<uint32_t>(format::SectionType::kDictionary)) continue;
+    const DecompressionDictionary* d = reader.dictionary(s.slot);
+    if (!text.empty()) text += ", ";
+    text += absl::StrFormat("id %u (slot %d)", d != nullptr ? d->id() : 0, s.slot);
+  }
+  return text;
+}
+
+double Ratio(uint64_t input, uint64_t stored) {
+  return stored == 0 ? 0.0 : static_cast<double>(input) / static_cast<double>(stored);
+}
+
 }  // namespace
 
 void PrintSnapshot(FILE* out, const SnapshotReader& reader) {
@@ -86,7 +102,8 @@ void PrintSnapshot(FILE* out, const SnapshotReader& reader) {
                static_cast<unsigned long long>(format::IndexSegmentCount(chunks)));
   const uint64_t dictionary = DictionaryBytes(reader);
   if (dictionary > 0) {
-    std::fprintf(out, "dictionary  %s (used by %llu chunks)\n", FormatBytes(dictionary).c_str(),
+    std::fprintf(out, "dictionary  %s, %s, used by %llu chunks\n", FormatBytes(dictionary).c_str(),
+                 DictionaryIds(reader).c_str(),
                  static_cast<unsigned long long>(s.dictionary_chunks));
   } else {
     std::fprintf(out, "dictionary  none\n");
@@ -101,7 +118,31 @@ void PrintSnapshot(FILE* out, const SnapshotReader& reader) {
                    : static_cast<double>(reader.memory_size_bytes()) / reader.file_size_bytes());
 }
 
-void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader) {
+void PrintDictionaryEstimate(FILE* out, const DictionaryEstimate& e) {
+  if (e.sample_chunks == 0) {
+    std::fprintf(out, "estimate    nothing to estimate: %s\n",
+                 e.note.empty() ? "no chunk to sample" : e.note.c_str());
+    return;
+  }
+  std::fprintf(out,
+               "estimate    %llu sampled chunks (%s) at level %d%s:\n"
+               "              without a dictionary %s (%.2fx)\n"
+               "              with %s %s dictionary %s (%.2fx), %.1f%% smaller\n"
+               "            whole file: %s without, %s with a dictionary\n",
+               static_cast<unsigned long long>(e.sample_chunks), FormatBytes(e.sample_bytes).c_str(),
+               e.level, e.trained ? ", none of them trained on" : "",
+               FormatBytes(e.stored_without).c_str(), Ratio(e.sample_bytes, e.stored_without),
+               e.trained ? "a trained" : "its", FormatBytes(e.dictionary_bytes).c_str(),
+               FormatBytes(e.stored_with).c_str(), Ratio(e.sample_bytes, e.stored_with),
+               e.stored_without == 0
+                   ? 0.0
+                   : 100.0 * (1.0 - static_cast<double>(e.stored_with) / e.stored_without),
+               FormatBytes(e.file_bytes_without).c_str(), FormatBytes(e.file_bytes_with).c_str());
+  if (!e.note.empty()) std::fprintf(out, "            create would use none: %s\n", e.note.c_str());
+}
+
+void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader,
+                       const DictionaryEstimate* estimate) {
   const format::Header& h = reader.header();
   const IndexSummary& s = reader.summary();
   json.BeginObject()
@@ -150,10 +191,31 @@ void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader) {
         .Member("required", (sec.flags & format::kSectionFlagRequired) != 0)
         .Member("slot", static_cast<uint32_t>(sec.slot))
         .Member("offset", sec.offset_bytes)
-        .Member("length_bytes", sec.length_bytes)
+        .Member("length_bytes", sec.length_bytes);
+    if (const DecompressionDictionary* d = reader.dictionary(sec.slot);
+        d != nullptr &&
+        sec.type == static_cast<uint32_t>(format::SectionType::kDictionary)) {
+      json.Member("dictionary_id", d->id());
+    }
+    json.EndObject();
+  }
+  json.EndArray();
+  if (estimate != nullptr) {
+    json.Key("estimate")
+        .BeginObject()
+        .Member("level", estimate->level)
+        .Member("trained", estimate->trained)
+        .Member("dictionary_bytes", estimate->dictionary_bytes)
+        .Member("sample_chunks", estimate->sample_chunks)
+        .Member("sample_bytes", estimate->sample_bytes)
+        .Member("stored_bytes_without_dictionary", estimate->stored_without)
+        .Member("stored_bytes_with_dictionary", estimate->stored_with)
+        .Member("file_bytes_without_dictionary", estimate->file_bytes_without)
+        .Member("file_bytes_with_dictionary", estimate->file_bytes_with)
+        .Member("note", estimate->note)
         .EndObject();
   }
-  json.EndArray().EndObject();
+  json.EndObject();
 }
 
 void PrintWriteSummary(FILE* out, std::string_view path, const WriteSummary& s) {
@@ -176,6 +238,14 @@ void PrintWriteSummary(FILE* out, std::string_view path, const WriteSummary& s) 
                s.dictionary_bytes > 0
                    ? absl::StrFormat(", dictionary %s", FormatBytes(s.dictionary_bytes)).c_str()
                    : "");
+  if (s.dictionary_bytes > 0 && s.dictionary_sample_bytes > 0) {
+    std::fprintf(out, "  dictionary %s (id %u) trained on %s of the image in %s\n",
+                 FormatBytes(s.dictionary_bytes).c_str(), s.dictionary_id,
+                 FormatBytes(s.dictionary_sample_bytes).c_str(),
+                 FormatDuration(s.dictionary_seconds).c_str());
+  } else if (s.dictionary_bytes == 0 && !s.dictionary_note.empty()) {
+    std::fprintf(out, "  no dictionary: %s\n", s.dictionary_note.c_str());
+  }
 }
 
 void WriteSummaryJson(JsonWriter& json, std::string_view path, const WriteSummary& s) {
@@ -193,6 +263,10 @@ void WriteSummaryJson(JsonWriter& json, std::string_view path, const WriteSummar
       .Member("duplicate_chunks", s.duplicate_chunks)
       .Member("index_bytes", s.index_bytes)
       .Member("dictionary_bytes", s.dictionary_bytes)
+      .Member("dictionary_id", s.dictionary_id)
+      .Member("dictionary_sample_bytes", s.dictionary_sample_bytes)
+      .Member("dictionary_seconds", s.dictionary_seconds)
+      .Member("dictionary_note", s.dictionary_note)
       .Member("regions", s.region_count)
       .EndObject();
 }

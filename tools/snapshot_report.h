@@ -7,13 +7,19 @@
 
 #include "snapshot_format/snapshot_reader.h"
 #include "snapshot_format/snapshot_writer.h"
+#include "tools/dictionary_estimate.h"
 #include "tools/json_writer.h"
 
 namespace lazysnap::cli {
 
 // PrintSnapshot describes an opened, index-validated snapshot.
 void PrintSnapshot(FILE* out, const SnapshotReader& reader);
-void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader);
+// WriteSnapshotJson adds an "estimate" object when `estimate` is not null.
+void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader,
+                       const DictionaryEstimate* estimate = nullptr);
+
+// PrintDictionaryEstimate describes `inspect --estimate`'s result.
+void PrintDictionaryEstimate(FILE* out, const DictionaryEstimate& estimate);
 
 // PrintWriteSummary describes what `create` wrote.
 void PrintWriteSummary(FILE* out, std::string_view path, const WriteSummary& summary);
