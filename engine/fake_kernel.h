@@ -79,6 +79,7 @@ class FakeKernel : public Kernel {
   void ResetEventFd(int fd) override { LinuxKernel().ResetEventFd(fd); }
   absl::Status PinCurrentThread(int) override { return absl::OkStatus(); }
   absl::Status SetCurrentThreadIdle() override { return absl::OkStatus(); }
+  absl::Status SetCurrentThreadNice(int) override { return absl::OkStatus(); }
   int online_cpus() override { return 2; }
   std::string KernelRelease() override { return config_.release; }
   IoUringSupport ProbeIoUring() override;
@@ -156,6 +157,7 @@ class ForwardingKernel : public Kernel {
   void ResetEventFd(int fd) override { real().ResetEventFd(fd); }
   absl::Status PinCurrentThread(int cpu) override { return real().PinCurrentThread(cpu); }
   absl::Status SetCurrentThreadIdle() override { return real().SetCurrentThreadIdle(); }
+  absl::Status SetCurrentThreadNice(int nice) override { return real().SetCurrentThreadNice(nice); }
   int online_cpus() override { return real().online_cpus(); }
   std::string KernelRelease() override { return real().KernelRelease(); }
   IoUringSupport ProbeIoUring() override { return real().ProbeIoUring(); }

@@ -57,7 +57,9 @@ class InstallerTest : public ::testing::Test {
     std::vector<uint8_t> image(4 * 65536, 7);
     testing::MemoryImageSource source(image, {{0, image.size(), 0}});
     std::string path = testing::TempPath("installer.lzs");
-    ASSERT_TRUE(WriteSnapshot(source, path, WriterOptions{}).ok());
+    WriterOptions options;
+    options.chunk_size_bytes = 65536;
+    ASSERT_TRUE(WriteSnapshot(source, path, options).ok());
     auto reader = SnapshotReader::Open(path);
     ASSERT_TRUE(reader.ok());
     reader_ = std::move(*reader);
@@ -156,7 +158,9 @@ TEST(ChunkMap, AddressesChunksAndDroppedPages) {
   std::vector<uint8_t> image(10 * 65536, 3);
   testing::MemoryImageSource source(image, {{0, 3 * 65536 + 100, 0}, {4 * 65536, 5 * 65536, 0}});
   std::string path = testing::TempPath("map.lzs");
-  ASSERT_TRUE(WriteSnapshot(source, path, WriterOptions{}).ok());
+  WriterOptions options;
+  options.chunk_size_bytes = 65536;
+  ASSERT_TRUE(WriteSnapshot(source, path, options).ok());
   auto reader = SnapshotReader::Open(path);
   ASSERT_TRUE(reader.ok());
   // Region 1 placed below region 0.

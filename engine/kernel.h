@@ -88,6 +88,8 @@ class Kernel {
   // CPU has nothing else to do). online_cpus is sysconf(_SC_NPROCESSORS_ONLN).
   virtual absl::Status PinCurrentThread(int cpu) = 0;
   virtual absl::Status SetCurrentThreadIdle() = 0;
+  // setpriority(2) of the calling thread: a negative nice needs CAP_SYS_NICE.
+  virtual absl::Status SetCurrentThreadNice(int nice) = 0;
   virtual int online_cpus() = 0;
 
   // uname(2)'s release ("6.18.44").

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -348,6 +349,13 @@ class LinuxKernelImpl : public Kernel {
     sched_param param = {};
     if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) {
       return ErrnoToStatus(errno, "sched_setscheduler(SCHED_IDLE)");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SetCurrentThreadNice(int nice) override {
+    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) != 0) {
+      return ErrnoToStatus(errno, absl::StrFormat("setpriority(thread, %d)", nice));
     }
     return absl::OkStatus();
   }

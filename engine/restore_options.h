@@ -40,6 +40,10 @@ struct RestoreOptions {
   // Pin handler thread i to CPU i, so that a fault is usually served on a core that is
   // already awake.
   bool pin_handler_threads = false;
+  // Nice value of the handler threads (0: unchanged). A negative value lets a handler
+  // that wakes with a fault preempt the application's threads at once; it needs
+  // CAP_SYS_NICE and is silently ignored without it.
+  int handler_nice = 0;
   // A handler thread that ran out of work keeps looking (yielding the CPU) for this long
   // before it sleeps in poll(2): on this 2-vCPU VM, waking a sleeping thread on the
   // other core costs 35-120 us, more than serving a 64 KiB chunk.

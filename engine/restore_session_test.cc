@@ -467,7 +467,9 @@ TEST(RestoreSession, SixtyFourGibSparseRegionRestoresAndServes) {
   auto source = FileImageSource::Open(image_path);
   ASSERT_TRUE(source.ok());
   std::string path = testing::TempPath("sparse64.lzs");
-  ASSERT_TRUE(WriteSnapshot(**source, path, WriterOptions{}).ok());
+  WriterOptions writer;
+  writer.chunk_size_bytes = 65536;
+  ASSERT_TRUE(WriteSnapshot(**source, path, writer).ok());
   ::unlink(image_path.c_str());
   auto reader = SnapshotReader::Open(path, {.validate_index = false});
   ASSERT_TRUE(reader.ok());

@@ -53,7 +53,7 @@ struct Header {
   uint16_t major_version = kMajorVersion;
   uint16_t minor_version = kMinorVersion;
   uint32_t page_size_bytes = 4096;
-  uint32_t chunk_size_bytes = 64 << 10;
+  uint32_t chunk_size_bytes = 32 << 10;
   Codec codec = Codec::kZstd;
   ChecksumAlgorithm checksum_algorithm = ChecksumAlgorithm::kXxh3_64;
   uint32_t incompatible_flags = 0;  // no flags are defined in 1.0

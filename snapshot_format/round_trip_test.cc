@@ -352,7 +352,9 @@ TEST(RoundTrip, SparseFileHolesAreSkippedWithoutReading) {
   EXPECT_TRUE((*source)->KnownZero(1 << 20, 64 << 20));
   EXPECT_FALSE((*source)->KnownZero(300 << 20, 4096));
   std::string path = testing::TempPath("sparse.lzs");
-  auto summary = WriteSnapshot(**source, path, WriterOptions{});
+  WriterOptions options;
+  options.chunk_size_bytes = 65536;
+  auto summary = WriteSnapshot(**source, path, options);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_GE(summary->zero_chunks, size / 65536 - 8);
   auto reader = SnapshotReader::Open(path);

@@ -21,7 +21,7 @@
 namespace lazysnap {
 
 // Defaults, chosen by measurement (see FORMAT.md "Choosing chunk size and level").
-inline constexpr uint32_t kDefaultChunkSizeBytes = 64 << 10;
+inline constexpr uint32_t kDefaultChunkSizeBytes = 32 << 10;
 inline constexpr int kDefaultCompressionLevel = 3;
 
 // WriteProgress is reported after every batch of chunks.

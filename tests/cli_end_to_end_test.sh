@@ -65,11 +65,11 @@ expect_in "$WORK/out" '"chunks":'
 expect_in "$WORK/out" '"zero_chunks":'
 
 expect_exit 0 "$LAZYSNAP" inspect "$WORK/snap.lzs"
-expect_in "$WORK/out" "chunk 64.0 KiB"
+expect_in "$WORK/out" "chunk 32.0 KiB"
 expect_in "$WORK/out" "zero"
 expect_exit 0 "$LAZYSNAP" inspect "$WORK/snap.lzs" --json
-expect_in "$WORK/out" '"chunk_size_bytes":65536'
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["chunks"]["total"]==191, d' "$WORK/out" \
+expect_in "$WORK/out" '"chunk_size_bytes":32768'
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["chunks"]["total"]==381, d' "$WORK/out" \
   || fail "inspect --json is not the JSON expected"
 
 expect_exit 0 "$LAZYSNAP" verify "$WORK/snap.lzs"
@@ -140,20 +140,22 @@ else
 fi
 
 # --- broken input on purpose -------------------------------------------------------------
-size=$(stat -c %s "$WORK/snap.lzs")
+# A snapshot with a known layout: 64 KiB chunks, no dictionary section before the chunks.
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/plain.lzs" --chunk-size 64K --no-dictionary
+size=$(stat -c %s "$WORK/plain.lzs")
 # A flipped byte in chunk data: verify names the chunk and exits 1.
-cp "$WORK/snap.lzs" "$WORK/flipped.lzs"
+cp "$WORK/plain.lzs" "$WORK/flipped.lzs"
 printf '\xff' | dd of="$WORK/flipped.lzs" bs=1 seek=300 conv=notrunc 2>/dev/null
 expect_exit 1 "$LAZYSNAP" verify "$WORK/flipped.lzs"
 expect_in "$WORK/err" "flipped.lzs: chunk 2 (raw"
 one_line "$WORK/err"
 # A flipped byte in the index tail: inspect refuses.
-cp "$WORK/snap.lzs" "$WORK/badindex.lzs"
+cp "$WORK/plain.lzs" "$WORK/badindex.lzs"
 printf '\x01' | dd of="$WORK/badindex.lzs" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
 expect_exit 1 "$LAZYSNAP" inspect "$WORK/badindex.lzs"
 expect_in "$WORK/err" "badindex.lzs"
 # Truncated.
-head -c $((size / 2)) "$WORK/snap.lzs" >"$WORK/truncated.lzs"
+head -c $((size / 2)) "$WORK/plain.lzs" >"$WORK/truncated.lzs"
 expect_exit 1 "$LAZYSNAP" verify "$WORK/truncated.lzs"
 expect_in "$WORK/err" "truncated"
 # Not a snapshot.

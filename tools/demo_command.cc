@@ -45,7 +45,7 @@ const CommandSpec kDemoSpec = {
     .max_positional = 0,
     .flags = {{"size", "SIZE", "image size (default 1G)"},
               {"dir", "DIR", "directory for the image and snapshot (default: a new temporary one)"},
-              {"chunk-size", "SIZE", "snapshot chunk size (default 64K)"},
+              {"chunk-size", "SIZE", "snapshot chunk size (default 32K)"},
               {"keep", "", "keep the image and snapshot"}}};
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {

@@ -36,6 +36,7 @@ const CommandSpec kRestoreSpec = {
         {"reads-in-flight", "N", "reads each handler keeps in flight (default 8)"},
         {"spin-us", "N", "microseconds a handler keeps looking for work before sleeping (default 50)"},
         {"pin", "", "pin handler thread i to CPU i"},
+        {"nice", "N", "nice value of the handler threads (negative needs CAP_SYS_NICE; default 0)"},
         {"background", "", "also populate every chunk from an idle-priority thread"},
         {"no-io-uring", "", "read chunks with pread instead of io_uring"},
         {"json", "", "print the result as JSON on stdout"},
@@ -66,7 +67,8 @@ int RunRestoreCommand(const ParsedArgs& args) {
         ParseInto(args, "handler-threads", 1, 256, &options.restore.handler_threads),
         ParseInto(args, "readahead", 0, 4096, &options.restore.readahead_chunks),
         ParseInto(args, "reads-in-flight", 1, 4096, &options.restore.reads_in_flight),
-        ParseInto(args, "spin-us", 0, 1000000, &options.restore.spin_before_sleep_us)}) {
+        ParseInto(args, "spin-us", 0, 1000000, &options.restore.spin_before_sleep_us),
+        ParseInto(args, "nice", -20, 19, &options.restore.handler_nice)}) {
     if (!status.ok()) return UsageError(spec, std::string(status.message()));
   }
   const std::string serving = args.Value("serving", "threads");

@@ -85,7 +85,7 @@ const CommandSpec kCreateSpec = {
     .max_positional = 1,
     .flags = {
         {"output", "SNAP", "snapshot file to write (required)", false, 'o'},
-        {"chunk-size", "SIZE", "chunk size, a power of two from 4K to 4M (default 64K)"},
+        {"chunk-size", "SIZE", "chunk size, a power of two from 4K to 4M (default 32K)"},
         {"level", "N", "zstd level, negative levels are faster (default 3)"},
         {"threads", "N", "compression threads (default: one per CPU)"},
         {"region", "OFF:LEN[@ADDR]",

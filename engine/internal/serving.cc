@@ -190,6 +190,9 @@ void HandlerThread::Run() {
   if (ctx_.options.pin_handler_threads) {
     ctx_.kernel.PinCurrentThread(index_ % ctx_.kernel.online_cpus()).IgnoreError();
   }
+  if (ctx_.options.handler_nice != 0) {
+    ctx_.kernel.SetCurrentThreadNice(ctx_.options.handler_nice).IgnoreError();
+  }
   uint64_t idle_since = NowNanoseconds();
   const uint64_t spin_ns = uint64_t{ctx_.options.spin_before_sleep_us} * 1000;
   while (true) {
@@ -199,6 +202,8 @@ void HandlerThread::Run() {
     progressed |= ReapCompletions(/*wait=*/false);
     progressed |= RetryPending();
     progressed |= StartWaiting();
+    // Readahead only when this pass found no demand work, and one chunk at a time.
+    if (!progressed) progressed |= ServeOneReadahead();
     if (stopping && !Busy()) return;
     if (ctx_.gone.load(std::memory_order_relaxed) && !Busy()) return;
     const uint64_t now = NowNanoseconds();
@@ -219,8 +224,8 @@ void HandlerThread::Run() {
     bool reads_pending = false;
     bool installs_pending = pending_zero_count_ > 0 || joined_count_ > 0;
     for (const Slot& slot : slots_) {
-      reads_pending |= slot.busy && !slot.decoded;
-      installs_pending |= slot.busy && slot.decoded;
+      reads_pending |= slot.busy && !slot.decoded && !slot.read_done;
+      installs_pending |= slot.busy && (slot.decoded || slot.read_done);
     }
     if (reads_pending && reader_->poll_fd() >= 0) fds[n++] = {reader_->poll_fd(), POLLIN, 0};
     // A retry waits for a pending event to be read (by us or another thread): poll
@@ -373,6 +378,7 @@ bool HandlerThread::Fetch(uint64_t chunk, bool demand, uint64_t fault_ns) {
   slot->demand = demand;
   slot->readahead = !demand;
   slot->decoded = false;
+  slot->read_done = false;
   slot->chunk = chunk;
   slot->fault_ns = fault_ns;
   slot->bytes_read = 0;
@@ -427,6 +433,17 @@ void HandlerThread::Complete(Slot& slot, int64_t result) {
     reader_->Submit().IgnoreError();
     return;
   }
+  if (!slot.demand) {
+    // Readahead waits: decoding it now would hold up faults that arrive meanwhile (a
+    // chunk takes tens of microseconds). The main loop decodes one at a time between
+    // looks at the userfaultfd.
+    slot.read_done = true;
+    return;
+  }
+  DecodeAndInstall(slot);
+}
+
+void HandlerThread::DecodeAndInstall(Slot& slot) {
   absl::Status decoded = DecodeInto(ctx_, *decoder_, slot.location, *slot.buffers,
                                     ctx_.map.InstallLengthOf(slot.chunk));
   if (!decoded.ok()) {
@@ -469,6 +486,17 @@ void HandlerThread::Join(uint64_t page, uint64_t chunk) {
     RetryPending();
   }
   joined_[joined_count_++] = {page, chunk};
+}
+
+bool HandlerThread::ServeOneReadahead() {
+  for (Slot& slot : slots_) {
+    if (slot.busy && slot.read_done && !slot.decoded) {
+      slot.read_done = false;
+      DecodeAndInstall(slot);
+      return true;
+    }
+  }
+  return false;
 }
 
 bool HandlerThread::RetryPending() {
@@ -523,6 +551,7 @@ bool HandlerThread::StartWaiting() {
 void HandlerThread::Release(Slot& slot) {
   slot.busy = false;
   slot.decoded = false;
+  slot.read_done = false;
 }
 
 // ---------------------------------------------------------------------------------------

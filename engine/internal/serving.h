@@ -137,6 +137,7 @@ class HandlerThread {
     bool demand = false;          // a fault waits on it: its latency is recorded
     bool readahead = false;
     bool decoded = false;         // waiting to be installed (install said retry)
+    bool read_done = false;       // readahead read, waiting to be decoded
     uint64_t chunk = 0;
     uint64_t fault_ns = 0;
     uint32_t bytes_read = 0;
@@ -160,6 +161,9 @@ class HandlerThread {
   void QueueRead(Slot& slot);
   bool ReapCompletions(bool wait);
   void Complete(Slot& slot, int64_t result);
+  void DecodeAndInstall(Slot& slot);
+  // ServeOneReadahead decodes and installs one readahead chunk whose read is done.
+  bool ServeOneReadahead();
   bool Install(Slot& slot);
   bool RetryPending();
   // Join remembers a fault on a chunk another fault is fetching, to be re-checked once
