@@ -24,10 +24,10 @@ ChunkMap::ChunkMap(const SnapshotReader& snapshot, const std::vector<uint64_t>& 
   }
   std::sort(by_address_.begin(), by_address_.end(),
             [this](size_t a, size_t b) { return ranges_[a].address < ranges_[b].address; });
-  // new[] of atomics value-initialises with (); large arrays come from fresh zero pages,
-  // so this costs little until chunks are touched.
-  states_.reset(new std::atomic<uint8_t>[chunk_count_]());
-  removed_.reset(new std::atomic<uint64_t>[(page_count_ + 63) / 64]());
+  states_.reset(static_cast<uint8_t*>(std::calloc(std::max<uint64_t>(1, chunk_count_), 1)));
+  removed_.reset(static_cast<uint64_t*>(
+      std::calloc(std::max<uint64_t>(1, (page_count_ + 63) / 64), sizeof(uint64_t))));
+  if (states_ == nullptr || removed_ == nullptr) std::abort();  // as new[] would
 }
 
 int64_t ChunkMap::PageIndex(uint64_t address) const {
@@ -73,7 +73,7 @@ void ChunkMap::MarkRemoved(uint64_t start, uint64_t end) {
   for (uint64_t page = start; page < end; page += page_size_bytes_) {
     int64_t index = PageIndex(page);
     if (index < 0) continue;
-    removed_[index / 64].fetch_or(1ull << (index % 64), std::memory_order_release);
+    RemovedWord(index / 64).fetch_or(1ull << (index % 64), std::memory_order_release);
     any_removed_.store(true, std::memory_order_release);
   }
 }
@@ -82,7 +82,7 @@ bool ChunkMap::IsRemoved(uint64_t page_address) const {
   if (!any_removed_.load(std::memory_order_acquire)) return false;
   int64_t index = PageIndex(page_address);
   if (index < 0) return false;
-  return (removed_[index / 64].load(std::memory_order_acquire) >> (index % 64)) & 1;
+  return (RemovedWord(index / 64).load(std::memory_order_acquire) >> (index % 64)) & 1;
 }
 
 bool ChunkMap::AnyRemoved(uint64_t address, uint64_t length) const {

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -54,16 +55,16 @@ class ChunkMap {
   uint32_t InstallLengthOf(uint64_t chunk) const;
 
   ChunkState state(uint64_t chunk) const {
-    return static_cast<ChunkState>(states_[chunk].load(std::memory_order_acquire));
+    return static_cast<ChunkState>(StateOf(chunk).load(std::memory_order_acquire));
   }
   // TryClaim moves `chunk` from absent to in flight; true for exactly one caller.
   bool TryClaim(uint64_t chunk) {
     uint8_t expected = kAbsent;
-    return states_[chunk].compare_exchange_strong(expected, kInFlight, std::memory_order_acq_rel);
+    return StateOf(chunk).compare_exchange_strong(expected, kInFlight, std::memory_order_acq_rel);
   }
   // Finish moves a claimed chunk to installed or failed.
   void Finish(uint64_t chunk, ChunkState state) {
-    states_[chunk].store(state, std::memory_order_release);
+    StateOf(chunk).store(state, std::memory_order_release);
   }
 
   // MarkRemoved remembers that the pages of [start, end) were dropped (UFFD_EVENT_REMOVE
@@ -76,6 +77,18 @@ class ChunkMap {
  private:
   // PageIndex returns the global page index of `address`, or -1 outside the ranges.
   int64_t PageIndex(uint64_t address) const;
+  std::atomic_ref<uint8_t> StateOf(uint64_t chunk) const {
+    return std::atomic_ref<uint8_t>(states_.get()[chunk]);
+  }
+  std::atomic_ref<uint64_t> RemovedWord(uint64_t word) const {
+    return std::atomic_ref<uint64_t>(removed_.get()[word]);
+  }
+
+  // calloc'd: large arrays come from fresh zero pages, so a 64 GiB restore pays for its
+  // state only where chunks are touched, not at Start.
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
 
   std::vector<TargetRange> ranges_;
   std::vector<size_t> by_address_;  // indexes into ranges_, sorted by address
@@ -83,8 +96,8 @@ class ChunkMap {
   uint32_t chunk_size_bytes_ = 0;
   uint32_t page_size_bytes_ = 0;
   uint64_t page_count_ = 0;
-  std::unique_ptr<std::atomic<uint8_t>[]> states_;
-  std::unique_ptr<std::atomic<uint64_t>[]> removed_;  // one bit per page
+  std::unique_ptr<uint8_t[], Free> states_;    // a ChunkState per chunk
+  std::unique_ptr<uint64_t[], Free> removed_;  // one bit per page
   std::atomic<bool> any_removed_{false};
 };
 
