@@ -164,42 +164,22 @@ TEST(Corruption, NewerVersionsAreUnimplemented) {
   }
 }
 
-// AddSection appends a section entry (pointing at the header bytes, which lie in the
-// data area) to the section table, then reseals.
-std::vector<uint8_t> WithExtraSection(const std::vector<uint8_t>& original, uint32_t type,
-                                      uint16_t flags) {
-  std::vector<uint8_t> file = original;
-  testing::SnapshotLayout layout = testing::LayoutOf(file);
-  format::Section section;
-  section.type = type;
-  section.flags = flags;
-  section.offset_bytes = 64;
-  section.length_bytes = 16;
-  uint8_t entry[format::kSectionEntrySizeBytes];
-  format::EncodeSection(section, entry);
-  file.insert(file.begin() + layout.segments_offset, entry, entry + sizeof(entry));
-  format::Trailer trailer = layout.trailer;
-  trailer.section_count += 1;
-  trailer.metadata_length_bytes += format::kSectionEntrySizeBytes;
-  testing::Reseal(file, &trailer);
-  return file;
-}
 
 TEST(Corruption, UnknownSectionsAreSkippedUnlessRequired) {
   Written w = SmallSnapshot();
-  auto optional = OpenBytes(WithExtraSection(w.file, 1000, 0));
+  auto optional = OpenBytes(testing::WithExtraSection(w.file, 1000, 0));
   ASSERT_TRUE(optional.ok()) << optional.status();
   EXPECT_TRUE(ReadAll(**optional, w.image).ok());
 
-  auto required = OpenBytes(WithExtraSection(w.file, 1000, format::kSectionFlagRequired));
+  auto required = OpenBytes(testing::WithExtraSection(w.file, 1000, format::kSectionFlagRequired));
   EXPECT_TRUE(absl::IsUnimplemented(required.status())) << required.status();
 
-  auto parent = OpenBytes(WithExtraSection(
+  auto parent = OpenBytes(testing::WithExtraSection(
       w.file, static_cast<uint32_t>(format::SectionType::kParent), format::kSectionFlagRequired));
   EXPECT_TRUE(absl::IsUnimplemented(parent.status())) << parent.status();
   EXPECT_NE(parent.status().message().find("incremental"), absl::string_view::npos);
 
-  auto working_set = OpenBytes(WithExtraSection(
+  auto working_set = OpenBytes(testing::WithExtraSection(
       w.file, static_cast<uint32_t>(format::SectionType::kWorkingSet), 0));
   EXPECT_TRUE(working_set.ok()) << working_set.status();
 }

@@ -8,14 +8,13 @@
 
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/snapshot_reader.h"
+#include "snapshot_format/test_util.h"
 
 namespace lazysnap {
 namespace {
 
 std::string SeedPath(const std::string& name) {
-  const char* root = std::getenv("TEST_SRCDIR");
-  return std::string(root != nullptr ? root : ".") +
-         "/lazysnap/snapshot_format/testdata/dictionary_seeds/" + name;
+  return testing::RunfilesPath("snapshot_format/testdata/dictionary_seeds/" + name);
 }
 
 class DictionarySeed : public ::testing::TestWithParam<const char*> {};

@@ -18,6 +18,7 @@
 #include "base/checksum.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/snapshot_reader.h"
+#include "snapshot_format/test_util.h"
 
 namespace lazysnap {
 namespace {
@@ -89,18 +90,7 @@ constexpr MustFailGolden kMustFail[] = {
      "the frame needs dictionary id"},
 };
 
-// GoldenDirectory is testdata/golden in the test's runfiles (the working directory is
-// the runfiles root of the workspace; TEST_SRCDIR says where that is when it is not).
-std::string GoldenDirectory() {
-  const std::string relative = "snapshot_format/testdata/golden";
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  std::error_code error;
-  if (srcdir != nullptr) {
-    std::string in_runfiles = std::string(srcdir) + "/lazysnap/" + relative;
-    if (std::filesystem::is_directory(in_runfiles, error)) return in_runfiles;
-  }
-  return relative;
-}
+std::string GoldenDirectory() { return testing::RunfilesPath("snapshot_format/testdata/golden"); }
 
 std::string GoldenPath(const char* file) { return GoldenDirectory() + "/" + file; }
 

@@ -160,25 +160,6 @@ absl::StatusOr<std::vector<uint8_t>> Write(const Image& image, WriterOptions opt
   return file;
 }
 
-// WithExtraSection appends a section entry whose payload is the first 16 bytes of the
-// data area (the section's content is not what these files test), then reseals.
-std::vector<uint8_t> WithExtraSection(std::vector<uint8_t> file, uint32_t type, uint16_t flags) {
-  testing::SnapshotLayout layout = testing::LayoutOf(file);
-  format::Section section;
-  section.type = type;
-  section.flags = flags;
-  section.offset_bytes = format::kHeaderSizeBytes;
-  section.length_bytes = 16;
-  section.checksum = Checksum64({file.data() + section.offset_bytes, section.length_bytes});
-  uint8_t entry[format::kSectionEntrySizeBytes];
-  format::EncodeSection(section, entry);
-  file.insert(file.begin() + layout.segments_offset, entry, entry + sizeof(entry));
-  format::Trailer trailer = layout.trailer;
-  trailer.section_count += 1;
-  trailer.metadata_length_bytes += format::kSectionEntrySizeBytes;
-  testing::Reseal(file, &trailer);
-  return file;
-}
 
 // FirstSection decodes section 0 of `file`.
 format::Section FirstSection(const std::vector<uint8_t>& file) {
@@ -257,7 +238,7 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Image& mixed, const Image& dic
   out.push_back({"valid_multi_segment.lzs", valid_multi_segment, &multi_segment});
   out.push_back({"valid_empty.lzs", valid_empty, &kEmpty});
   out.push_back({"valid_unknown_optional_section.lzs",
-                 WithExtraSection(valid_mixed, 1000, 0), &mixed});
+                 testing::WithExtraSection(valid_mixed, 1000, 0), &mixed});
 
   auto variant = [&](std::string name, const std::vector<uint8_t>& base,
                      const std::function<void(std::vector<uint8_t>&)>& edit) {
@@ -316,10 +297,10 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Image& mixed, const Image& dic
   out.push_back({"chunk_two_zstd_frames.lzs", WithStoredBytes(valid_mixed, 0, two_frames)});
   // Sections.
   variant("unknown_required_section.lzs", valid_mixed, [](auto& f) {
-    f = WithExtraSection(f, 1000, format::kSectionFlagRequired);
+    f = testing::WithExtraSection(f, 1000, format::kSectionFlagRequired);
   });
   variant("parent_section.lzs", valid_mixed, [](auto& f) {
-    f = WithExtraSection(f, static_cast<uint32_t>(format::SectionType::kParent),
+    f = testing::WithExtraSection(f, static_cast<uint32_t>(format::SectionType::kParent),
                          format::kSectionFlagRequired);
   });
   variant("dictionary_checksum_mismatch.lzs", valid_dictionary, [](auto& f) {

@@ -14,24 +14,14 @@
 
 #include "base/file_io.h"
 #include "snapshot_format/snapshot_reader.h"
+#include "snapshot_format/test_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace lazysnap {
 namespace {
 
-// CorpusDirectory is the corpus in the test's runfiles (the working directory is the
-// runfiles root of the workspace; TEST_SRCDIR says where that is when it is not).
-std::string CorpusDirectory() {
-  const std::string relative = "snapshot_format/testdata/fuzz_corpus";
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  std::error_code error;
-  if (srcdir != nullptr) {
-    std::string in_runfiles = std::string(srcdir) + "/lazysnap/" + relative;
-    if (std::filesystem::is_directory(in_runfiles, error)) return in_runfiles;
-  }
-  return relative;
-}
+std::string CorpusDirectory() { return testing::RunfilesPath("snapshot_format/testdata/fuzz_corpus"); }
 
 std::vector<std::string> CorpusFiles(const std::string& directory, std::error_code& error) {
   std::vector<std::string> files;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
@@ -170,6 +171,34 @@ void Reseal(std::vector<uint8_t>& file, const format::Trailer* new_trailer) {
                         std::span<uint8_t, format::kTrailerSizeBytes>(
                             file.data() + file.size() - format::kTrailerSizeBytes,
                             format::kTrailerSizeBytes));
+}
+
+std::vector<uint8_t> WithExtraSection(std::vector<uint8_t> file, uint32_t type, uint16_t flags) {
+  SnapshotLayout layout = LayoutOf(file);
+  format::Section section;
+  section.type = type;
+  section.flags = flags;
+  section.offset_bytes = format::kHeaderSizeBytes;
+  section.length_bytes = 16;
+  section.checksum = Checksum64({file.data() + section.offset_bytes, section.length_bytes});
+  uint8_t entry[format::kSectionEntrySizeBytes];
+  format::EncodeSection(section, entry);
+  file.insert(file.begin() + layout.segments_offset, entry, entry + sizeof(entry));
+  format::Trailer trailer = layout.trailer;
+  trailer.section_count += 1;
+  trailer.metadata_length_bytes += format::kSectionEntrySizeBytes;
+  Reseal(file, &trailer);
+  return file;
+}
+
+std::string RunfilesPath(std::string_view relative) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  std::error_code error;
+  if (srcdir != nullptr) {
+    std::string in_runfiles = std::string(srcdir) + "/lazysnap/" + std::string(relative);
+    if (std::filesystem::exists(in_runfiles, error)) return in_runfiles;
+  }
+  return std::string(relative);
 }
 
 void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,

@@ -71,6 +71,16 @@ SnapshotLayout LayoutOf(std::span<const uint8_t> file);
 // semantic checks rather than the checksums.
 void Reseal(std::vector<uint8_t>& file, const format::Trailer* new_trailer = nullptr);
 
+// WithExtraSection appends a section entry of `type` and `flags` whose payload is the
+// first 16 bytes of the data area (its content is not what such files test), then
+// reseals.
+std::vector<uint8_t> WithExtraSection(std::vector<uint8_t> file, uint32_t type, uint16_t flags);
+
+// RunfilesPath returns where `relative` (a path in this workspace, like
+// "snapshot_format/testdata/golden") is for the running test: under TEST_SRCDIR when it
+// is there, else relative to the working directory (the runfiles root of the workspace).
+std::string RunfilesPath(std::string_view relative);
+
 // PatchIndexEntry rewrites index entry `chunk` with `edit` applied, then reseals.
 void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
                      const std::function<void(format::IndexEntry&)>& edit);
