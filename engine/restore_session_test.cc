@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -453,6 +455,120 @@ TEST(SigbusMode, AnotherProcessMemoryIsRefused) {
   auto session = RestoreSession::StartWithUserfaultfd(t.reader, {0x10000000}, std::move(*uffd),
                                                       ~0ull, options);
   EXPECT_TRUE(absl::IsInvalidArgument(session.status())) << session.status();
+}
+
+TEST(RestoreSession, UnmappedPartOfTheRegionIsNoLongerServed) {
+  TestSnapshot t = MakeSnapshot(16 * 65536, {{0, 16 * 65536, 0}}, 65536, {Fill::kText});
+  RestoreOptions options;
+  options.readahead_chunks = 0;
+  START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
+  if (!(*session)->capabilities().Enabled(UffdFeature::kEventUnmap)) {
+    GTEST_SKIP() << "no UFFD_FEATURE_EVENT_UNMAP on this kernel";
+  }
+  uint8_t* memory = (*session)->region_memory(0).data();
+  EXPECT_EQ(memory[3], t.image[3]);
+  // The embedder gives back chunks 4-7 (one restored page in them first).
+  EXPECT_EQ(memory[4 * 65536 + 1], t.image[4 * 65536 + 1]);
+  ASSERT_EQ(::munmap(memory + 4 * 65536, 4 * 65536), 0);
+  EXPECT_EQ(0, std::memcmp(memory + 8 * 65536, t.image.data() + 8 * 65536, 8 * 65536));
+  EXPECT_TRUE(WaitFor([&] { return (*session)->stats().events_unmap == 1; }));
+  // Finishing the restore skips the unmapped range without an error.
+  EXPECT_TRUE((*session)->Close(CloseMode::kFinishRestore).ok()) << (*session)->status();
+  EXPECT_EQ(0, std::memcmp(memory, t.image.data(), 4 * 65536));
+}
+
+// SendFd / ReceiveFd pass a descriptor over a Unix socket (SCM_RIGHTS), as a VMM hands
+// its userfaultfd to an external page-fault handler.
+bool SendFd(int socket, int fd, uint64_t address) {
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec data = {&address, sizeof(address)};
+  msghdr message = {};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+  return ::sendmsg(socket, &message, 0) == sizeof(address);
+}
+
+int ReceiveFd(int socket, uint64_t* address) {
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec data = {address, sizeof(*address)};
+  msghdr message = {};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  if (::recvmsg(socket, &message, MSG_CMSG_CLOEXEC) != sizeof(*address)) return -1;
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  if (header == nullptr || header->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(header), sizeof(int));
+  return fd;
+}
+
+TEST(RestoreSession, ServesAnotherProcessThroughAHandedOverUserfaultfd) {
+  TestSnapshot t = MakeSnapshot(24 * 65536 + 100, {{0, 24 * 65536 + 100, 0}}, 65536, kAllKinds);
+  const uint64_t length = 25 * 65536;
+  int sockets[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets), 0);
+  int results[2];
+  ASSERT_EQ(::pipe(results), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The "VMM": maps guest memory, registers it, hands the uffd over, then runs the
+    // "guest", which reads every page and reports a checksum of what it saw.
+    ::close(sockets[0]);
+    void* memory = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    auto uffd = Userfaultfd::Open(LinuxKernel(), UffdOptions{});
+    if (memory == MAP_FAILED || !uffd.ok()) ::_exit(3);
+    auto range = uffd->Register(reinterpret_cast<uint64_t>(memory), length, UFFDIO_REGISTER_MODE_MISSING);
+    if (!range.ok()) ::_exit(4);
+    const uint64_t ioctls = range->ioctls();
+    if (!SendFd(sockets[1], uffd->fd(), reinterpret_cast<uint64_t>(memory))) ::_exit(5);
+    if (::write(sockets[1], &ioctls, sizeof(ioctls)) != sizeof(ioctls)) ::_exit(6);
+    uint64_t sum = 0;
+    const uint8_t* bytes = static_cast<const uint8_t*>(memory);
+    for (uint64_t at = 0; at < length; at += 1) sum = sum * 31 + bytes[at];
+    if (::write(results[1], &sum, sizeof(sum)) != sizeof(sum)) ::_exit(7);
+    ::_exit(0);
+  }
+  ::close(sockets[1]);
+  ::close(results[1]);
+  uint64_t address = 0;
+  const int fd = ReceiveFd(sockets[0], &address);
+  uint64_t ioctls = 0;
+  if (fd < 0 || ::read(sockets[0], &ioctls, sizeof(ioctls)) != sizeof(ioctls)) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    GTEST_SKIP() << "the child could not set up a userfaultfd (exit " << WEXITSTATUS(status) << ")";
+  }
+  UffdCapabilities capabilities;  // the child asked for no features
+  auto session = RestoreSession::StartWithUserfaultfd(
+      t.reader, {address}, Userfaultfd::Adopt(LinuxKernel(), UniqueFd(fd), capabilities), ioctls,
+      RestoreOptions{});
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_TRUE((*session)->region_memory(0).empty());  // not this process's memory
+  uint64_t seen = 0;
+  ASSERT_EQ(::read(results[0], &seen, sizeof(seen)), static_cast<ssize_t>(sizeof(seen)));
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  uint64_t expected = 0;
+  for (uint64_t at = 0; at < length; ++at) expected = expected * 31 + (at < t.image.size() ? t.image[at] : 0);
+  EXPECT_EQ(seen, expected);
+  EXPECT_GT((*session)->stats().faults, 0u);
+  // The child registered more than the snapshot holds: that memory reads as zeros.
+  EXPECT_GT((*session)->stats().faults_outside, 0u);
+  // The child is gone: closing finds its memory gone and stops without hanging.
+  (*session)->Close(CloseMode::kFinishRestore).IgnoreError();
+  ::close(sockets[0]);
+  ::close(results[0]);
 }
 
 TEST(RestoreSession, SixtyFourGibSparseRegionRestoresAndServes) {

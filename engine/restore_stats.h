@@ -43,6 +43,7 @@ struct RestoreStats {
   uint64_t faults_joined = 0;       // on a chunk another fault was already fetching
   uint64_t faults_after_remove = 0; // on pages dropped by madvise: served as zeros
   uint64_t faults_stale = 0;        // already resolved when handled
+  uint64_t faults_outside = 0;      // registered memory the snapshot does not cover: zeros
   // Work.
   uint64_t chunks_installed = 0;    // chunks installed (demand, readahead or background)
   uint64_t chunks_readahead = 0;    // of which by readahead

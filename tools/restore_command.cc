@@ -110,6 +110,7 @@ int RunRestoreCommand(const ParsedArgs& args) {
         .Member("joined", s.faults_joined)
         .Member("after_remove", s.faults_after_remove)
         .Member("stale", s.faults_stale)
+        .Member("outside", s.faults_outside)
         .EndObject();
     json.Member("chunks_installed", s.chunks_installed)
         .Member("chunks_readahead", s.chunks_readahead)

@@ -18,6 +18,7 @@ struct SessionCounters {
   Counter faults_joined{0};
   Counter faults_after_remove{0};
   Counter faults_stale{0};
+  Counter faults_outside{0};
   Counter chunks_installed{0};
   Counter chunks_readahead{0};
   Counter chunks_background{0};
@@ -46,6 +47,7 @@ struct SessionCounters {
     s.faults_joined = get(faults_joined);
     s.faults_after_remove = get(faults_after_remove);
     s.faults_stale = get(faults_stale);
+    s.faults_outside = get(faults_outside);
     s.chunks_installed = get(chunks_installed);
     s.chunks_readahead = get(chunks_readahead);
     s.chunks_background = get(chunks_background);

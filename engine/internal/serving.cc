@@ -270,8 +270,16 @@ void HandlerThread::HandleFault(uint64_t address, uint64_t now_ns) {
   SessionCounters::Add(counters.faults);
   uint64_t chunk;
   if (!ctx_.map.ChunkAt(address, &chunk)) {
-    ctx_.ReportError(absl::InternalError(
-        absl::StrFormat("fault at 0x%x, outside every restored region", address)));
+    // Registered but not in the snapshot (a VMM registered more memory than the snapshot
+    // holds): memory the snapshot does not describe reads as zeros.
+    SessionCounters::Add(counters.faults_outside);
+    const uint64_t page = address & ~static_cast<uint64_t>(ctx_.map.page_size_bytes() - 1);
+    InstallResult r = ctx_.installer.ZeroPage(page);
+    if (r.outcome == InstallOutcome::kRetry && pending_zero_count_ < pending_zero_.size()) {
+      pending_zero_[pending_zero_count_++] = page;
+    } else if (r.outcome == InstallOutcome::kError) {
+      ctx_.ReportError(r.status);
+    }
     return;
   }
   switch (ctx_.map.state(chunk)) {
