@@ -122,7 +122,10 @@ RangeResidency ParseSmapsResidency(std::string_view smaps, std::span<const Addre
       for (const AddressRange& range : ranges) {
         if (start < range.second && range.first < end) {
           counting = true;
-          if (start < range.first || end > range.second) residency.partial_overlap = true;
+          if (start < range.first || end > range.second) {
+            residency.partial_overlap = true;
+            residency.partial_mappings += std::string(line) + "; ";
+          }
         }
       }
       continue;
@@ -140,10 +143,60 @@ RangeResidency ParseSmapsResidency(std::string_view smaps, std::span<const Addre
   return residency;
 }
 
+namespace {
+
+constexpr uint64_t kPagemapPresent = 1ull << 63;
+constexpr uint64_t kPagemapFileOrShared = 1ull << 61;
+constexpr uint64_t kPagemapPfnMask = (1ull << 55) - 1;
+
+// ZeroPagePfn returns the page frame number of the kernel's shared zero page, learned by
+// reading a fresh anonymous page (which maps it), or 0 when pagemap hides frame numbers
+// (no CAP_SYS_ADMIN).
+uint64_t ZeroPagePfn(int pagemap_fd, uint64_t page_bytes) {
+  void* map = ::mmap(nullptr, page_bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) return 0;
+  const volatile uint8_t* p = static_cast<uint8_t*>(map);
+  (void)*p;
+  uint64_t entry = 0;
+  const off_t at = static_cast<off_t>(reinterpret_cast<uint64_t>(map) / page_bytes * 8);
+  const bool read = ::pread(pagemap_fd, &entry, sizeof(entry), at) == sizeof(entry);
+  ::munmap(map, page_bytes);
+  return read && (entry & kPagemapPresent) != 0 ? entry & kPagemapPfnMask : 0;
+}
+
+}  // namespace
+
 absl::StatusOr<RangeResidency> ReadResidency(std::span<const AddressRange> ranges) {
-  LAZYSNAP_ASSIGN_OR_RETURN(std::string text,
-                            ReadFileToString("/proc/self/smaps", size_t{1} << 30));
-  return ParseSmapsResidency(text, ranges);
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  LAZYSNAP_ASSIGN_OR_RETURN(UniqueFd pagemap, OpenFile("/proc/self/pagemap", O_RDONLY));
+  const uint64_t zero_pfn = ZeroPagePfn(pagemap.get(), page);
+  if (zero_pfn == 0) {
+    LAZYSNAP_ASSIGN_OR_RETURN(std::string text,
+                              ReadFileToString("/proc/self/smaps", size_t{1} << 30));
+    RangeResidency residency = ParseSmapsResidency(text, ranges);
+    residency.method = "smaps";
+    return residency;
+  }
+  RangeResidency residency;
+  residency.method = "pagemap";
+  std::vector<uint64_t> entries(1 << 16);
+  for (const AddressRange& range : ranges) {
+    for (uint64_t first = range.first / page; first < (range.second + page - 1) / page;) {
+      const uint64_t count =
+          std::min<uint64_t>(entries.size(), (range.second + page - 1) / page - first);
+      LAZYSNAP_RETURN_IF_ERROR(PreadFull(pagemap.get(),
+                                         {reinterpret_cast<uint8_t*>(entries.data()), count * 8},
+                                         first * 8, "/proc/self/pagemap"));
+      for (uint64_t i = 0; i < count; ++i) {
+        const uint64_t e = entries[i];
+        if ((e & kPagemapPresent) == 0 || (e & kPagemapPfnMask) == zero_pfn) continue;
+        residency.rss_bytes += page;
+        if ((e & kPagemapFileOrShared) == 0) residency.anonymous_bytes += page;
+      }
+      first += count;
+    }
+  }
+  return residency;
 }
 
 absl::StatusOr<uint64_t> AllocatedBytes(const std::string& path) {

@@ -42,18 +42,26 @@ absl::StatusOr<MemoryUsage> ReadMemoryUsage();
 // AddressRange: [start, end) in this process.
 using AddressRange = std::pair<uint64_t, uint64_t>;
 
-// RangeResidency: the resident memory of the mappings that lie in some ranges.
+// RangeResidency: the resident memory of some ranges of this process, counted the way
+// the process's RSS counts it (mapped pages, the shared zero page not included).
 struct RangeResidency {
   uint64_t rss_bytes = 0;
   uint64_t anonymous_bytes = 0;
-  // A mapping overlapped a range without lying inside it (the kernel merged it with a
-  // neighbour): its whole Rss is counted, so the figure may be too high.
+  // From smaps only: a mapping overlapped a range without lying inside it (the kernel
+  // merged it with a neighbour); its whole Rss is counted, so the figure may be too high.
   bool partial_overlap = false;
+  std::string partial_mappings;  // the header lines of such mappings, for the report
+  const char* method = "";       // "pagemap" or "smaps"
 };
 
 // ParseSmapsResidency sums the Rss and Anonymous fields of the mappings listed in `smaps`
 // (the text of /proc/PID/smaps) that overlap any of `ranges`.
 RangeResidency ParseSmapsResidency(std::string_view smaps, std::span<const AddressRange> ranges);
+
+// ReadResidency counts the pages of `ranges` that are present and not the shared zero
+// page, from /proc/self/pagemap, exactly. Reading page frame numbers needs
+// CAP_SYS_ADMIN; without it, it falls back to ParseSmapsResidency of /proc/self/smaps,
+// which works per mapping (see partial_overlap).
 absl::StatusOr<RangeResidency> ReadResidency(std::span<const AddressRange> ranges);
 
 // AllocatedBytes is what `path` occupies on its file system: st_blocks * 512 (holes in a
