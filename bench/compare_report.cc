@@ -194,13 +194,15 @@ void AppendTables(std::string& md, const ReportContext& context, const Groups& g
       "the strategy's own count of bytes read from its file. *Resident*: the restored "
       "memory's resident set after the touch. *Overhead*: what else the process's resident "
       "set grew by (RSS after touching, minus the restored memory's, minus RSS before the "
-      "restore). *CPU*: user + system time of the whole process over ready + touch. MiB "
+      "restore); *file-mapped* is the part that is pages of a file mapping (the page cache "
+      "mapped into the process, reclaimable), the rest is anonymous memory the strategy "
+      "allocated. *CPU*: user + system time of the whole process over ready + touch. MiB "
       "and seconds, min / median of %d runs.\n\n",
       reps);
   md += "| strategy | storage read ws:10 | storage read seq | storage read random | read(2) seq "
-        "| engine read seq | resident after ws:10 | overhead after random | CPU ready + ws:10 "
-        "| CPU ready + random |\n";
-  md += "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+        "| engine read seq | resident after ws:10 | overhead after random | of which "
+        "file-mapped | CPU ready + ws:10 | CPU ready + random |\n";
+  md += "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
   for (const StrategyInfo& s : context.strategies) {
     if (!groups.count({image.name, cache, s.name, "seq"}) &&
         !groups.count({image.name, cache, s.name, "random"}) &&
@@ -213,7 +215,7 @@ void AppendTables(std::string& md, const ReportContext& context, const Groups& g
     auto mib = [](double v) { return FormatMiB(v); };
     auto seconds = [](double v) { return absl::StrFormat("%.3f", v); };
     absl::StrAppendFormat(
-        &md, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name,
+        &md, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name,
         Cell(stat("ws:10", [](const RunRecord& r) { return double(r.storage_read_bytes); }), mib),
         Cell(stat("seq", [](const RunRecord& r) { return double(r.storage_read_bytes); }), mib),
         Cell(stat("random", [](const RunRecord& r) { return double(r.storage_read_bytes); }), mib),
@@ -222,6 +224,11 @@ void AppendTables(std::string& md, const ReportContext& context, const Groups& g
         Cell(stat("ws:10", [](const RunRecord& r) { return double(r.restored_resident_bytes); }),
              mib),
         Cell(stat("random", [](const RunRecord& r) { return double(r.overhead_bytes); }), mib),
+        Cell(stat("random",
+                  [](const RunRecord& r) {
+                    return double(r.overhead_bytes - r.overhead_anonymous_bytes);
+                  }),
+             mib),
         Cell(stat("ws:10", [](const RunRecord& r) { return r.cpu_seconds; }), seconds),
         Cell(stat("random", [](const RunRecord& r) { return r.cpu_seconds; }), seconds));
   }
@@ -534,8 +541,9 @@ ChartFiles RenderCharts(const ReportContext& context, const std::vector<RunRecor
       panel.title = absl::StrFormat("%s image, %s", image.name, cache);
       panel.time_file = absl::StrFormat("time_%s_%s.dat", Slug(image.name), cache);
       panel.cdf_file = absl::StrFormat("cdf_%s_%s_random.dat", Slug(image.name), cache);
-      std::string time = "# strategy ready ready+ws:10 ready+seq ready+random (median seconds)\n";
-      std::string cdf = "# latency_ns fraction: faulted touches of the random pattern, median "
+      std::string time =
+          "# strategy ready ready+ws:10 ready+seq ready+random (median milliseconds)\n";
+      std::string cdf = "# latency_us fraction: faulted touches of the random pattern, median "
                         "over runs of each quantile; one block per strategy\n";
       for (const StrategyInfo& s : context.strategies) {
         std::vector<double> ready_all;
@@ -551,7 +559,8 @@ ChartFiles RenderCharts(const ReportContext& context, const std::vector<RunRecor
         }
         if (!any) continue;
         absl::StrAppendFormat(&time, "\"%s\" %.6g %.6g %.6g %.6g\n", s.name,
-                              MinMedian(ready_all).second, totals[0], totals[1], totals[2]);
+                              MinMedian(ready_all).second * 1e3, totals[0] * 1e3,
+                              totals[1] * 1e3, totals[2] * 1e3);
         auto it = groups.find({image.name, cache, s.name, "random"});
         if (it == groups.end()) continue;
         std::vector<const RunRecord*> with_faults;
@@ -563,7 +572,7 @@ ChartFiles RenderCharts(const ReportContext& context, const std::vector<RunRecor
         for (size_t q = 0; q < fractions.size(); ++q) {
           std::vector<double> values;
           for (const RunRecord* r : with_faults) values.push_back(r->fault_quantiles_ns[q]);
-          absl::StrAppendFormat(&cdf, "%.6g %.6g\n", std::max(1.0, MinMedian(values).second),
+          absl::StrAppendFormat(&cdf, "%.6g %.6g\n", MinMedian(values).second / 1e3,
                                 fractions[q]);
         }
         cdf += "\n\n";
@@ -579,7 +588,7 @@ ChartFiles RenderCharts(const ReportContext& context, const std::vector<RunRecor
   const int rows = static_cast<int>((panels.size() + columns - 1) / columns);
   std::string& g = files.script;
   g += "# Drawn by bench/restore_compare; run with gnuplot in this directory.\n";
-  absl::StrAppendFormat(&g, "set terminal pngcairo size %d,%d font 'sans,10'\n", 760 * columns,
+  absl::StrAppendFormat(&g, "set terminal pngcairo size %d,%d font 'sans,10'\n", 900 * columns,
                         480 * rows);
   absl::StrAppendFormat(&g, "set output '%s'\n", context.chart_time_png);
   absl::StrAppendFormat(&g, "set multiplot layout %d,%d title 'Time from the start of the restore "
@@ -587,8 +596,8 @@ ChartFiles RenderCharts(const ReportContext& context, const std::vector<RunRecor
                         rows, columns, context.repetitions);
   g += "set style data histogram\nset style histogram cluster gap 1\n"
        "set style fill solid 0.85 border -1\nset boxwidth 0.9\nset logscale y\n"
-       "set ylabel 'seconds'\nset xtics rotate by -25 noenhanced\nset grid ytics\n"
-       "set key top left noenhanced\n";
+       "set ylabel 'milliseconds'\nset format y '%g'\nset xtics rotate by -25 noenhanced\n"
+       "set grid ytics\nset key outside right top vertical noenhanced\n";
   for (const Panel& p : panels) {
     absl::StrAppendFormat(&g, "set title '%s' noenhanced\n", p.title);
     absl::StrAppendFormat(&g,
@@ -604,8 +613,9 @@ ChartFiles RenderCharts(const ReportContext& context, const std::vector<RunRecor
       "(CDF; median over runs of each quantile)'\n",
       rows, columns);
   g += "set style data lines\nset logscale x\nunset logscale y\n"
-       "set xlabel 'touch latency (ns)'\nset ylabel 'fraction of faulted touches'\n"
-       "set yrange [0:1]\nset xtics norotate\nset grid xtics ytics\nset key bottom right\n";
+       "set xlabel 'touch latency (µs)'\nset ylabel 'fraction of faulted touches'\n"
+       "set format x '%g'\nset format y '%g'\nset yrange [0:1]\nset xtics norotate\n"
+       "set grid xtics ytics\nset key outside right top vertical noenhanced\n";
   for (const Panel& p : panels) {
     absl::StrAppendFormat(&g, "set title '%s' noenhanced\n", p.title);
     if (p.cdf_strategies.empty()) {
