@@ -82,7 +82,7 @@ constexpr char kEndMarker[] = "<!-- restore_compare:end -->";
 constexpr char kUsage[] =
     "usage: restore_compare [--out DIR] [--benchmarks_md PATH] [--synthetic_mib N]\n"
     "           [--python_mb N] [--python PATH] [--python_workload PATH] [--image PATH]\n"
-    "           [--lazysnap_chunk_kib 64,16] [--strategies LIST] [--patterns LIST]\n"
+    "           [--lazysnap_chunk_kib 32,64,16] [--strategies LIST] [--patterns LIST]\n"
     "           [--caches warm,cold] [--cold_method fadvise|drop_caches] [--repetitions N]\n"
     "           [--touch_threads N] [--decode_threads N] [--fault_threshold_ns N]\n"
     "           [--verify_pages N | --verify_all] [--tmpdir DIR]\n"
@@ -100,7 +100,7 @@ struct Flags {
   std::string python = "/usr/bin/python3";
   std::string python_workload;
   std::string image;
-  std::vector<int> chunk_kib = {static_cast<int>(kDefaultChunkSizeBytes >> 10), 16};
+  std::vector<int> chunk_kib = {static_cast<int>(kDefaultChunkSizeBytes >> 10), 64, 16};
   std::vector<std::string> strategies = {"eager", "mmap", "uffd-4k", "lazysnap",
                                          "lazysnap-sigbus"};
   std::vector<std::string> patterns = {"ws:10", "seq", "random"};

@@ -69,6 +69,11 @@ class FakeKernel : public Kernel {
   int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
     return LinuxKernel().Pread(fd, buffer, length, offset);
   }
+  void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
+                 uint32_t timeout_us) override {
+    LinuxKernel().FutexWait(word, expected, timeout_us);
+  }
+  void FutexWakeAll(const std::atomic<uint32_t>* word) override { LinuxKernel().FutexWakeAll(word); }
   absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override;
   absl::StatusOr<void*> MmapAnonymous(uint64_t length, int prot, int flags) override;
   absl::Status Munmap(void* address, uint64_t length) override;
@@ -137,6 +142,11 @@ class ForwardingKernel : public Kernel {
   int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
     return real().Pread(fd, buffer, length, offset);
   }
+  void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
+                 uint32_t timeout_us) override {
+    real().FutexWait(word, expected, timeout_us);
+  }
+  void FutexWakeAll(const std::atomic<uint32_t>* word) override { real().FutexWakeAll(word); }
   absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override {
     return real().Poll(fds, timeout_ms);
   }

@@ -12,6 +12,7 @@
 
 #include <poll.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -68,6 +69,13 @@ class Kernel {
   // pread(2) until `length` bytes or end of file, retrying EINTR: returns the bytes read
   // or -errno. No Status, no allocation: safe to call from a signal handler.
   virtual int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) = 0;
+
+  // futex(2) on a 32-bit word of this process: wait while *word == expected (up to
+  // timeout_us microseconds), and wake every waiter. No Status, no allocation: safe in
+  // a signal handler. Spurious and early returns are allowed; callers re-check.
+  virtual void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
+                         uint32_t timeout_us) = 0;
+  virtual void FutexWakeAll(const std::atomic<uint32_t>* word) = 0;
 
   // poll(2). Returns the number of ready descriptors.
   virtual absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) = 0;

@@ -1,6 +1,7 @@
 // LinuxKernel: the real system calls behind the Kernel interface, and the io_uring and
 // pread implementations of AsyncReader.
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <liburing.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -276,6 +277,19 @@ class LinuxKernelImpl : public Kernel {
       done += static_cast<uint64_t>(n);
     }
     return static_cast<int64_t>(done);
+  }
+
+  void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
+                 uint32_t timeout_us) override {
+    timespec timeout = {static_cast<time_t>(timeout_us / 1000000),
+                        static_cast<long>(timeout_us % 1000000) * 1000};
+    ::syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
+              &timeout, nullptr, 0);
+  }
+
+  void FutexWakeAll(const std::atomic<uint32_t>* word) override {
+    ::syscall(SYS_futex, reinterpret_cast<const uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX,
+              nullptr, nullptr, 0);
   }
 
   absl::StatusOr<int> Poll(std::span<pollfd> fds, int timeout_ms) override {

@@ -143,6 +143,9 @@ int RunDemo(const ParsedArgs& args) {
   }
   std::string dir = args.Value("dir");
   const bool made_dir = dir.empty();
+  if (!made_dir && !std::filesystem::is_directory(dir)) {
+    return UsageError(spec, absl::StrFormat("--dir %s: not a directory", dir));
+  }
   if (made_dir) {
     std::string pattern = (std::filesystem::temp_directory_path() / "lazysnap-demo-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {

@@ -51,6 +51,26 @@ absl::Status ServingContext::first_error() const {
   return first_error_;
 }
 
+void ServingContext::Finish(uint64_t chunk, ChunkState state) {
+  map.Finish(chunk, state);
+  const int i = static_cast<int>(chunk % kWaitWords);
+  wait_words_[i].fetch_add(1, std::memory_order_release);
+  if (waiters_[i].load(std::memory_order_seq_cst) > 0) kernel.FutexWakeAll(&wait_words_[i]);
+}
+
+void ServingContext::WaitWhileInFlight(uint64_t chunk) {
+  const int i = static_cast<int>(chunk % kWaitWords);
+  waiters_[i].fetch_add(1, std::memory_order_seq_cst);
+  while (true) {
+    const uint32_t seen = wait_words_[i].load(std::memory_order_acquire);
+    if (map.state(chunk) != kInFlight) break;
+    // Chunks finished by a thread that cannot wake us (none today) would still be seen
+    // within a millisecond.
+    kernel.FutexWait(&wait_words_[i], seen, 1000);
+  }
+  waiters_[i].fetch_sub(1, std::memory_order_seq_cst);
+}
+
 void ServingContext::FailChunk(uint64_t chunk, const absl::Status& status) {
   SessionCounters::Add(counters.chunks_failed);
   const uint64_t address = map.AddressOf(chunk);
@@ -72,7 +92,7 @@ void ServingContext::FailChunk(uint64_t chunk, const absl::Status& status) {
     what += "; this kernel cannot poison pages (UFFDIO_POISON, Linux 6.6), so its faulting "
             "threads stay blocked until the session closes";
   }
-  map.Finish(chunk, kFailed);
+  Finish(chunk, kFailed);
   ReportError(absl::Status(status.code(), what));
 }
 
@@ -100,13 +120,13 @@ bool ServingContext::FinishInstall(uint64_t chunk, const InstallResult& result) 
   switch (result.outcome) {
     case InstallOutcome::kDone:
       SessionCounters::Add(counters.chunks_installed);
-      map.Finish(chunk, kInstalled);
+      Finish(chunk, kInstalled);
       return true;
     case InstallOutcome::kRetry:
       return false;
     case InstallOutcome::kGone:
       // The range was unmapped, or its process exited: nothing left to serve there.
-      map.Finish(chunk, kInstalled);
+      Finish(chunk, kInstalled);
       if (!map.IsRemoved(map.AddressOf(chunk))) gone.store(true, std::memory_order_relaxed);
       return true;
     case InstallOutcome::kError:
@@ -351,7 +371,7 @@ void HandlerThread::Readahead(uint64_t chunk) {
     if (FreeSlots() < 2) return;
     if (ctx_.map.state(next) != kAbsent || !ctx_.map.TryClaim(next)) continue;
     if (!Fetch(next, /*demand=*/false, 0)) {
-      ctx_.map.Finish(next, kAbsent);  // cannot happen with a free slot; release the claim
+      ctx_.Finish(next, kAbsent);  // cannot happen with a free slot; release the claim
       return;
     }
   }

@@ -12,6 +12,7 @@
 #ifndef LAZYSNAP_ENGINE_INTERNAL_SERVING_H_
 #define LAZYSNAP_ENGINE_INTERNAL_SERVING_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -84,6 +85,14 @@ class ServingContext {
   std::atomic<bool> gone{false};  // the memory's process exited: nothing more to serve
   EventBarrier barrier;
 
+  // Finish ends a claimed chunk's flight (installed, failed, or back to absent) and wakes
+  // threads waiting for it in WaitWhileInFlight.
+  void Finish(uint64_t chunk, ChunkState state);
+  // WaitWhileInFlight blocks (futex, a millisecond at a time) while another thread
+  // serves `chunk`. Signal-safe: for SIGBUS handlers, which cannot wait in the kernel's
+  // fault queue as message-based faults do.
+  void WaitWhileInFlight(uint64_t chunk);
+
   // poisons is true when refused chunks are poisoned (allowed and not disabled).
   bool poisons() const { return options.use_poison && installer.can_poison(); }
 
@@ -106,6 +115,11 @@ class ServingContext {
  private:
   mutable std::mutex error_mutex_;
   absl::Status first_error_;
+  // Futex words, hashed by chunk: bumped when a chunk finishes; with waiter counts so
+  // that finishing a chunk nobody waits for costs no system call.
+  static constexpr int kWaitWords = 64;
+  std::array<std::atomic<uint32_t>, kWaitWords> wait_words_ = {};
+  std::array<std::atomic<uint32_t>, kWaitWords> waiters_ = {};
 };
 
 // ChunkBuffers: one thread's buffers for one chunk: stored bytes and decoded bytes.

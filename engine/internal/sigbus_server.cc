@@ -142,7 +142,7 @@ SigbusServer::Worker& SigbusServer::ClaimWorker() {
 void SigbusServer::RefuseQuietly(uint64_t chunk) {
   SessionCounters::Add(ctx_.counters.chunks_failed);
   if (ctx_.poisons()) ctx_.installer.PoisonChunk(chunk);
-  ctx_.map.Finish(chunk, kFailed);
+  ctx_.Finish(chunk, kFailed);
   uint64_t none = UINT64_MAX;
   first_refused_chunk_.compare_exchange_strong(none, chunk);
   refused_count_.fetch_add(1, std::memory_order_release);
@@ -202,7 +202,7 @@ bool SigbusServer::Fetch(Worker& worker, uint64_t chunk) {
     return false;
   }
   SessionCounters::Add(ctx_.counters.chunks_installed);
-  ctx_.map.Finish(chunk, kInstalled);
+  ctx_.Finish(chunk, kInstalled);
   return true;
 }
 
@@ -224,9 +224,10 @@ bool SigbusServer::Serve(uint64_t address) {
       case kFailed:
         return false;
       case kInFlight:
-        // Another thread is serving it: wait, then retry the access.
+        // Another thread is serving it: sleep until it is done (spinning here could keep
+        // that thread off the CPU until the next scheduler tick), then retry the access.
         SessionCounters::Add(ctx_.counters.faults_joined);
-        while (ctx_.map.state(chunk) == kInFlight) sched_yield();
+        ctx_.WaitWhileInFlight(chunk);
         return true;
       case kAbsent:
         if (!ctx_.map.TryClaim(chunk)) continue;
