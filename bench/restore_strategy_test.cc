@@ -3,6 +3,8 @@
 // reason, where it is not available.
 #include "bench/restore_strategy.h"
 
+#include <chrono>
+#include <thread>
 #include <unistd.h>
 
 #include <cstring>
@@ -113,6 +115,12 @@ TEST(RestoreStrategy, UffdPageHandlerServesOneFaultPerPage) {
   const MemoryView view = (*memory)->view();
   auto plan = PlanTouches(view, *AccessPattern::Parse("random"), 2);
   TouchResult touched = TouchPages(view, plan, false);
+  // The handler counts a fault after its UFFDIO_COPY has woken the toucher, so the last
+  // count may land just after the touches end: wait for it (bounded).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*memory)->Report().faults < touched.pages && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_EQ((*memory)->Report().faults, touched.pages);
 }
 
