@@ -10,8 +10,6 @@
 
 #include <gtest/gtest.h>
 
-#include "base/atomic_file.h"
-
 namespace lazysnap {
 namespace {
 
@@ -62,36 +60,6 @@ TEST(FileIo, ReadFileToStringReadsProcFiles) {
   auto maps = ReadFileToString("/proc/self/maps");
   ASSERT_TRUE(maps.ok()) << maps.status();
   EXPECT_NE(maps->find("["), std::string::npos);
-}
-
-TEST(AtomicFile, UncommittedFileLeavesNothingBehind) {
-  std::string path = TempDir() + "/atomic_uncommitted";
-  std::string temp;
-  {
-    auto file = AtomicFile::Create(path);
-    ASSERT_TRUE(file.ok()) << file.status();
-    temp = file->temp_path();
-    ASSERT_TRUE(WriteFull(file->fd(), Bytes("partial"), temp).ok());
-    EXPECT_EQ(::access(temp.c_str(), F_OK), 0);
-  }
-  EXPECT_NE(::access(temp.c_str(), F_OK), 0);
-  EXPECT_NE(::access(path.c_str(), F_OK), 0);
-}
-
-TEST(AtomicFile, CommitReplacesTheFinalFile) {
-  std::string path = TempDir() + "/atomic_committed";
-  {
-    auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC);
-    ASSERT_TRUE(WriteFull(fd->get(), Bytes("old contents"), path).ok());
-  }
-  auto file = AtomicFile::Create(path);
-  ASSERT_TRUE(file.ok());
-  ASSERT_TRUE(WriteFull(file->fd(), Bytes("new"), file->temp_path()).ok());
-  // Until Commit, readers of the final path still see the old file.
-  EXPECT_EQ(*ReadFileToString(path), "old contents");
-  ASSERT_TRUE(file->Commit().ok());
-  EXPECT_EQ(*ReadFileToString(path), "new");
-  EXPECT_FALSE(file->Commit().ok());
 }
 
 }  // namespace
