@@ -15,7 +15,8 @@
 namespace lazysnap {
 
 // AccessPattern: "seq" (every page in address order), "random" (every page, shuffled),
-// "ws:PCT" (a random PCT% of the pages, shuffled: a working set).
+// "ws:PCT" (a random PCT% of the pages, shuffled: a working set; PCT is a plain decimal
+// number in (0, 100]).
 struct AccessPattern {
   enum class Kind { kSequential, kRandom, kWorkingSet } kind = Kind::kSequential;
   double working_set_percent = 100;
@@ -34,9 +35,22 @@ struct PageRef {
 // MemoryView: restored memory, one span per region.
 using MemoryView = std::vector<std::span<uint8_t>>;
 
+// PlannedPageCount is how many pages PlanTouches plans for memory of regions this long:
+// every page, or for "ws:PCT" PCT% of them rounded up (at least one page of a non-empty
+// memory).
+uint64_t PlannedPageCount(std::span<const uint64_t> region_lengths_bytes,
+                          const AccessPattern& pattern, uint32_t page_bytes = 4096);
+
+// PlanMemoryBytes bounds the memory PlanTouches takes for such a memory (the plan itself
+// and its scratch), so a caller can refuse a plan before making it.
+uint64_t PlanMemoryBytes(std::span<const uint64_t> region_lengths_bytes,
+                         const AccessPattern& pattern, uint32_t page_bytes = 4096);
+
 // PlanTouches returns, for each of `threads` toucher threads, the pages it touches in
 // order. Sequential splits memory into contiguous slices (thread i touches slice i);
-// random and working-set patterns deal shuffled pages round-robin.
+// random and working-set patterns deal shuffled pages round-robin. Time and memory grow
+// with the pages planned, not with the memory's size (a small working set of a huge
+// memory is drawn without listing every page).
 std::vector<std::vector<PageRef>> PlanTouches(const MemoryView& memory, const AccessPattern& pattern,
                                               int threads, uint32_t page_bytes = 4096);
 

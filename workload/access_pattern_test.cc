@@ -1,5 +1,7 @@
 #include "workload/access_pattern.h"
 
+#include <sys/mman.h>
+
 #include <set>
 
 #include <gtest/gtest.h>
@@ -16,6 +18,62 @@ TEST(AccessPattern, ParsesAndPrints) {
   EXPECT_TRUE(absl::IsInvalidArgument(AccessPattern::Parse("ws:0").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(AccessPattern::Parse("ws:150").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(AccessPattern::Parse("zigzag").status()));
+  EXPECT_EQ(AccessPattern::Parse("ws:0.5")->working_set_percent, 0.5);
+  EXPECT_EQ(AccessPattern::Parse("ws:100")->working_set_percent, 100);
+}
+
+TEST(AccessPattern, RefusesPercentagesThatAreNotPlainDecimals) {
+  for (const char* text : {"ws:nan", "ws:NaN", "ws:inf", "ws:-inf", "ws:", "ws:-0", "ws:-5",
+                           "ws:0x10", "ws:1e1", "ws:50%", "ws: 5", "ws:5 ", "ws:.", "ws:1.2.3",
+                           "ws:+5", "ws:100.0001", "ws:0", "ws:0.0"}) {
+    auto pattern = AccessPattern::Parse(text);
+    EXPECT_TRUE(absl::IsInvalidArgument(pattern.status())) << text;
+  }
+}
+
+TEST(PlanTouches, AnyWorkingSetOfNonEmptyMemoryTouchesAtLeastOnePage) {
+  std::vector<uint8_t> a(3041 * 4096);
+  MemoryView memory = {a};
+  for (const char* text : {"ws:0.001", "ws:0.00000001"}) {
+    auto plan = PlanTouches(memory, *AccessPattern::Parse(text), 2);
+    EXPECT_EQ(plan[0].size() + plan[1].size(), 1u) << text;
+  }
+  const std::vector<uint64_t> lengths = {a.size()};
+  EXPECT_EQ(PlannedPageCount(lengths, *AccessPattern::Parse("ws:0.001")), 1u);
+  // Rounded up: 25% of 3041 pages is 760.25 pages.
+  EXPECT_EQ(PlannedPageCount(lengths, *AccessPattern::Parse("ws:25")), 761u);
+  EXPECT_EQ(PlannedPageCount(lengths, *AccessPattern::Parse("random")), 3041u);
+  EXPECT_EQ(PlannedPageCount({}, *AccessPattern::Parse("ws:50")), 0u);
+}
+
+TEST(PlanTouches, SmallWorkingSetOfATerabyteIsDrawnWithoutListingEveryPage) {
+  // 1 TiB of address space, never touched: only its size is read.
+  const uint64_t size = 1ull << 40;
+  void* p = ::mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) GTEST_SKIP() << "cannot reserve 1 TiB of address space here";
+  const uint64_t half = size / 2;
+  MemoryView memory = {{static_cast<uint8_t*>(p), half}, {static_cast<uint8_t*>(p) + half, half}};
+  AccessPattern pattern = *AccessPattern::Parse("ws:0.001");
+  auto plan = PlanTouches(memory, pattern, 3);
+  std::set<std::pair<uint32_t, uint64_t>> seen;
+  for (const auto& thread : plan) {
+    for (const PageRef& ref : thread) {
+      ASSERT_LT(ref.region, 2u);
+      ASSERT_LT(ref.page, half / 4096);
+      EXPECT_TRUE(seen.insert({ref.region, ref.page}).second);
+    }
+  }
+  EXPECT_EQ(seen.size(), 2685u);  // 0.001% of 2^28 pages, rounded up
+  const std::vector<uint64_t> lengths = {half, half};
+  EXPECT_EQ(seen.size(), PlannedPageCount(lengths, pattern));
+  // Its scratch grows with the pages drawn, not with the terabyte.
+  EXPECT_LT(PlanMemoryBytes(lengths, pattern), 1u << 20);
+  EXPECT_GT(PlanMemoryBytes(lengths, *AccessPattern::Parse("random")), uint64_t{1} << 30);
+  // Both regions are sampled, and the same seed gives the same plan.
+  EXPECT_EQ(seen.begin()->first, 0u);
+  EXPECT_EQ(seen.rbegin()->first, 1u);
+  EXPECT_EQ(PlanTouches(memory, pattern, 3)[1][7].page, plan[1][7].page);
+  ::munmap(p, size);
 }
 
 TEST(PlanTouches, SequentialCoversEveryPageOnceInSlices) {
