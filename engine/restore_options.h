@@ -77,6 +77,25 @@ struct RestoreOptions {
 // POISON are wanted, and SIGBUS in kSigbus mode (required there).
 FeatureRequest FeatureRequestFor(const RestoreOptions& options);
 
+// RestoreBufferBytes is the memory a session with `options` allocates for chunk buffers
+// when the snapshot's chunks are `chunk_size_bytes` long and stored in at most
+// `max_stored_length_bytes` (SnapshotReader::max_stored_length_bytes): every handler
+// thread keeps reads_in_flight buffer pairs (stored + decoded), closing and background
+// population add one pair per worker, SIGBUS mode one pair per slot. `online_cpus`
+// stands for handler_threads = 0.
+uint64_t RestoreBufferBytes(const RestoreOptions& options, uint64_t chunk_size_bytes,
+                            uint64_t max_stored_length_bytes, int online_cpus);
+
+// ValidateRestoreOptions checks the options a caller may set: InvalidArgument naming the
+// field and its value when one is out of range (handler_threads in [0, 1024],
+// reads_in_flight in [1, 4096], readahead_chunks at most 65536, handler_nice in
+// [-20, 19]), or when RestoreBufferBytes exceeds `budget_bytes` (naming the values that
+// multiply to it). Values in range can still multiply into terabytes: 256 handler threads
+// x 4096 reads x two 4 MiB buffers.
+absl::Status ValidateRestoreOptions(const RestoreOptions& options, uint64_t chunk_size_bytes,
+                                    uint64_t max_stored_length_bytes, int online_cpus,
+                                    uint64_t budget_bytes);
+
 // AllEngineFeatures is the union of what any option may ask for (for `lazysnap features`).
 FeatureRequest AllEngineFeatures();
 
