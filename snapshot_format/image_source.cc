@@ -2,7 +2,9 @@
 #include "snapshot_format/image_source.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +35,30 @@ absl::StatusOr<std::unique_ptr<FileImageSource>> FileImageSource::Open(
   if (S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s is a directory, not a memory image", source->path_));
+  }
+  if (S_ISCHR(st.st_mode)) {
+    if (::isatty(source->fd_.get())) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s is a terminal, not a memory image: give an image file, or pipe one in", source->path_));
+    }
+    // /dev/zero, /dev/urandom, a serial port: a stream that may never end.
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s is a character device, whose stream may never end: to snapshot its bytes, pipe a "
+        "bounded amount of them (head -c SIZE %s | lazysnap create - ...)",
+        source->path_, source->path_));
+  }
+  if (S_ISREG(st.st_mode)) {
+    // Files of /proc and /sys report sizes that do not say what they hold (0 for
+    // /proc/PID/mem, 4096 for a few bytes of text).
+    struct statfs fs;
+    if (::fstatfs(source->fd_.get(), &fs) == 0 &&
+        (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC ||
+         fs.f_type == DEBUGFS_MAGIC || fs.f_type == TRACEFS_MAGIC)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s is a file of the kernel's /proc or /sys, not a memory image (its size does not "
+          "say what it holds); to snapshot a process, use --pid",
+          source->path_));
+    }
   }
   source->seekable_ = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
   uint64_t size = static_cast<uint64_t>(st.st_size);
