@@ -143,7 +143,9 @@ absl::StatusOr<std::shared_ptr<const CompressionDictionary>> BuildDictionary(
   // four times as long (bench/results/dictionary.md). k = 1024, d = 8 did as well as the
   // optimiser's best on every image measured.
   ZDICT_fastCover_params_t params = {};
-  params.k = 1024;
+  // zstd refuses a segment (k) longer than the dictionary: small dictionaries get
+  // segments of their own size.
+  params.k = static_cast<unsigned>(std::min<size_t>(1024, dictionary_size_bytes));
   params.d = 8;
   params.f = 20;
   params.accel = 1;
@@ -185,6 +187,9 @@ absl::StatusOr<TrainedDictionary> TrainDictionary(ImageSource& source, uint32_t 
   const auto start = std::chrono::steady_clock::now();
   TrainedDictionary result;
   auto finish = [&](std::string note) -> absl::StatusOr<TrainedDictionary> {
+    if (options.required && result.dictionary == nullptr) {
+      return absl::FailedPreconditionError(absl::StrFormat("no dictionary: %s", note));
+    }
     result.note = std::move(note);
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

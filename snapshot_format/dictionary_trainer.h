@@ -44,6 +44,9 @@ struct DictionaryTrainingOptions {
   // only_if_it_pays: return the dictionary only when the held-out sample says it saves
   // more than its own size. False keeps any dictionary zstd could train (measurements).
   bool only_if_it_pays = true;
+  // required: no dictionary is an error (FailedPrecondition with the reason) rather than
+  // a note, for a caller that was told to use one (lazysnap create --dictionary-always).
+  bool required = false;
 };
 
 // ChunkSample: whole chunks read from an image, back to back.
@@ -108,8 +111,9 @@ struct TrainedDictionary {
 // sampled chunks (BuildDictionary), and evaluates on the eighth. It returns no dictionary,
 // with a note, when options.dictionary_size_bytes is 0, when the source is a stream (no
 // random access: the writer reads a stream once, in order), when the image has too little
-// non-zero data to train on, or when the dictionary would not pay for itself.
-// InvalidArgument for bad options; errors from the source.
+// non-zero data to train on, or when the dictionary would not pay for itself; with
+// options.required these are FailedPrecondition errors instead. InvalidArgument for bad
+// options; errors from the source.
 absl::StatusOr<TrainedDictionary> TrainDictionary(ImageSource& source, uint32_t chunk_size_bytes,
                                                   int level,
                                                   const DictionaryTrainingOptions& options);
