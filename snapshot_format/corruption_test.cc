@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_format.h"
 #include "base/checksum.h"
 #include "base/file_io.h"
 #include "snapshot_format/image_decoder.h"
@@ -100,6 +101,12 @@ TEST(Corruption, FlippedChunkByteNamesTheChunkAndVerifyReportsTheFirst) {
   ASSERT_TRUE(absl::IsDataLoss(summary.status())) << summary.status();
   EXPECT_NE(summary.status().message().find(path + ": chunk 2 "), absl::string_view::npos)
       << summary.status();
+  // Verify's help promises the image offset too.
+  const ChunkLocation second = (*good)->Locate(2).value();
+  EXPECT_NE(summary.status().message().find(
+                absl::StrFormat("holds image offset %d", second.image_offset_bytes)),
+            absl::string_view::npos)
+      << summary.status();
 }
 
 TEST(Corruption, TruncatedFilesAreDataLoss) {
@@ -119,6 +126,17 @@ TEST(Corruption, TruncatedFilesAreDataLoss) {
   std::vector<uint8_t> longer = w.file;
   longer.push_back(0);
   EXPECT_TRUE(absl::IsDataLoss(OpenBytes(longer).status()));
+  // ... and named as what it is, not as a truncation.
+  longer.resize(w.file.size() + 3000, 0x41);
+  auto appended = OpenBytes(longer);
+  EXPECT_TRUE(absl::IsDataLoss(appended.status()));
+  EXPECT_NE(appended.status().message().find("3000 bytes were appended after the snapshot"),
+            absl::string_view::npos)
+      << appended.status();
+  // A truncated file holds no complete trailer: still "truncated".
+  std::vector<uint8_t> shorter(w.file.begin(), w.file.end() - 1);
+  EXPECT_EQ(OpenBytes(shorter).status().message().find("appended after the snapshot,"),
+            absl::string_view::npos);
 }
 
 TEST(Corruption, IndexEntryPointingOutsideTheFileIsDataLoss) {

@@ -170,8 +170,8 @@ absl::StatusOr<Trailer> DecodeTrailer(std::span<const uint8_t, kTrailerSizeBytes
   const uint8_t* p = bytes.data();
   if (!std::equal(kTrailerMagic.begin(), kTrailerMagic.end(), p + kTrailerMagicOffset)) {
     return absl::DataLossError(absl::StrFormat(
-        "%s: trailer: the last 8 bytes are not the end magic (the file is truncated or "
-        "was not completely written)",
+        "%s: trailer: the last 8 bytes are not the end magic (the file is truncated, was "
+        "not completely written, or has bytes appended after its end)",
         file));
   }
   if (Checksum64({p, kTrailerChecksumOffset}, header_checksum) !=
@@ -190,6 +190,22 @@ absl::StatusOr<Trailer> DecodeTrailer(std::span<const uint8_t, kTrailerSizeBytes
   trailer.section_count = LoadLe<uint32_t>(p + kTrailerSectionCountOffset);
   trailer.tables_checksum = LoadLe<uint64_t>(p + kTrailerTablesChecksumOffset);
   return trailer;
+}
+
+std::optional<uint64_t> BytesAfterTrailer(std::span<const uint8_t> tail, uint64_t header_checksum) {
+  if (tail.size() < kTrailerSizeBytes) return std::nullopt;
+  // The last candidate first: the trailer closest to the end is the snapshot's.
+  for (size_t end = tail.size(); end >= kTrailerSizeBytes; --end) {
+    const uint8_t* trailer = tail.data() + end - kTrailerSizeBytes;
+    if (!std::equal(kTrailerMagic.begin(), kTrailerMagic.end(), trailer + kTrailerMagicOffset)) {
+      continue;
+    }
+    if (Checksum64({trailer, kTrailerChecksumOffset}, header_checksum) ==
+        LoadLe<uint64_t>(trailer + kTrailerChecksumOffset)) {
+      return tail.size() - end;
+    }
+  }
+  return std::nullopt;
 }
 
 void EncodeRegion(const Region& region, std::span<uint8_t, kRegionEntrySizeBytes> out) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -105,6 +106,12 @@ void EncodeTrailer(const Trailer& trailer, uint64_t header_checksum,
 // DecodeTrailer checks the end magic and the checksum (DataLoss, naming `file`).
 absl::StatusOr<Trailer> DecodeTrailer(std::span<const uint8_t, kTrailerSizeBytes> bytes,
                                       uint64_t header_checksum, std::string_view file);
+
+// BytesAfterTrailer looks in `tail` (the last bytes of a file whose last 8 are not the
+// end magic) for a trailer that validates with `header_checksum`, and returns how many
+// bytes follow it: bytes appended after a complete snapshot. nullopt when there is none
+// (the file is truncated or was not completely written).
+std::optional<uint64_t> BytesAfterTrailer(std::span<const uint8_t> tail, uint64_t header_checksum);
 
 // HeaderChecksum returns the checksum field of an encoded header (no validation).
 uint64_t HeaderChecksum(std::span<const uint8_t, kHeaderSizeBytes> bytes);

@@ -68,7 +68,7 @@ constexpr MustFailGolden kMustFail[] = {
     {"unknown_incompatible_flag.lzs", absl::StatusCode::kUnimplemented, true,
      "incompatible feature flags 0x1"},
     {"truncated.lzs", absl::StatusCode::kDataLoss, true, "end magic"},
-    {"appended_byte.lzs", absl::StatusCode::kDataLoss, true, "end magic"},
+    {"appended_byte.lzs", absl::StatusCode::kDataLoss, true, "1 byte was appended after the snapshot"},
     {"index_entry_outside_file.lzs", absl::StatusCode::kDataLoss, true,
      "chunk 0 (region 0, image offset 0): index entry: stored bytes at offset"},
     {"duplicate_of_zero_chunk.lzs", absl::StatusCode::kDataLoss, true,

@@ -86,6 +86,16 @@ absl::StatusOr<DecodeImageSummary> DecodeImage(const SnapshotReader& reader,
         }
         std::span<uint8_t> out(chunk_bytes.data(), location.stored.length_bytes);
         absl::Status status = reader.ReadChunk(chunk, *decoder, scratch, out);
+        if (!status.ok()) {
+          // Where the bad bytes belong in the image, for whoever compares with it.
+          status = absl::Status(
+              status.code(),
+              absl::StrFormat("%s [chunk %d holds image offset %d (0x%x) to %d, region %d]",
+                              status.message(), chunk, location.image_offset_bytes,
+                              location.image_offset_bytes,
+                              location.image_offset_bytes + location.stored.length_bytes,
+                              location.region_index));
+        }
         if (status.ok()) status = sink(location, out);
         if (!status.ok()) {
           failure.Record(chunk, std::move(status));

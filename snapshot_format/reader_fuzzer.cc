@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "base/byte_order.h"
 #include "base/checksum.h"
@@ -247,7 +248,13 @@ void ExerciseReader(const SnapshotReader& reader) {
         }
         return absl::OkStatus();
       });
-  ExpectSameStatus(first_failure, summary.status(), "ReadChunk's first failure and DecodeImage");
+  // DecodeImage adds where a failed chunk sits in the image to ReadChunk's message.
+  const absl::Status decoded_status = summary.status();
+  const bool same = first_failure.code() == decoded_status.code() &&
+                    absl::StartsWith(decoded_status.message(), first_failure.message());
+  if (!same) {
+    ExpectSameStatus(first_failure, decoded_status, "ReadChunk's first failure and DecodeImage");
+  }
 }
 
 // CheckSnapshot opens the file eagerly and lazily and exercises both readers.

@@ -61,12 +61,28 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(std::string
   uint8_t trailer_bytes[format::kTrailerSizeBytes];
   LAZYSNAP_RETURN_IF_ERROR(PreadFull(reader->fd_.get(), trailer_bytes,
                                      size - format::kTrailerSizeBytes, path));
-  LAZYSNAP_ASSIGN_OR_RETURN(
-      reader->trailer_, format::DecodeTrailer(trailer_bytes, reader->header_checksum_, path));
+  auto trailer = format::DecodeTrailer(trailer_bytes, reader->header_checksum_, path);
+  if (!trailer.ok()) return reader->DiagnoseTrailer(trailer.status());
+  reader->trailer_ = *trailer;
   LAZYSNAP_RETURN_IF_ERROR(reader->ValidateLayout());
   LAZYSNAP_RETURN_IF_ERROR(reader->LoadTables());
   if (options.validate_index) LAZYSNAP_RETURN_IF_ERROR(reader->ValidateIndex());
   return reader;
+}
+
+absl::Status SnapshotReader::DiagnoseTrailer(const absl::Status& error) const {
+  // Appended bytes (a concatenation, a download that wrote too much) leave a valid
+  // trailer before them: name that rather than calling the file truncated.
+  const uint64_t tail_bytes = std::min<uint64_t>(file_size_bytes_, 64 << 10);
+  std::vector<uint8_t> tail(tail_bytes);
+  if (!PreadFull(fd_.get(), tail, file_size_bytes_ - tail_bytes, path_).ok()) return error;
+  const std::optional<uint64_t> extra = format::BytesAfterTrailer(tail, header_checksum_);
+  if (!extra.has_value()) return error;
+  return absl::DataLossError(absl::StrFormat(
+      "%s: %d byte%s appended after the snapshot, whose trailer ends at offset %d (the "
+      "file is %d bytes); the snapshot itself looks complete",
+      path_, *extra, *extra == 1 ? " was" : "s were", file_size_bytes_ - *extra,
+      file_size_bytes_));
 }
 
 absl::Status SnapshotReader::ValidateLayout() {

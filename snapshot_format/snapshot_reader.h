@@ -124,6 +124,9 @@ class SnapshotReader {
  private:
   SnapshotReader() = default;
   absl::Status ValidateLayout();
+  // DiagnoseTrailer refines `error` (no end magic at the end) when the file holds a valid
+  // trailer followed by appended bytes.
+  absl::Status DiagnoseTrailer(const absl::Status& error) const;
   absl::Status LoadTables();
   absl::Status ValidateRegions(const uint8_t* table);
   absl::Status LoadSections(const uint8_t* table);
