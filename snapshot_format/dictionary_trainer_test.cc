@@ -135,6 +135,35 @@ TEST(DictionaryTrainer, AlwaysKeepsADictionaryThatDoesNotPay) {
   EXPECT_LE(trained->projected_saving_bytes, trained->dictionary->bytes().size());
 }
 
+TEST(DictionaryTrainer, SmallestAllowedDictionaryIsTrained) {
+  std::vector<uint8_t> image = RecordImage(512);
+  testing::MemoryImageSource source(image, {{0, image.size(), 0}});
+  DictionaryTrainingOptions options = SmallOptions();
+  for (size_t size : {kMinDictionarySizeBytes, size_t{1000}, size_t{1024}}) {
+    options.dictionary_size_bytes = size;
+    options.only_if_it_pays = false;
+    options.required = true;
+    auto trained = TrainDictionary(source, kChunk, 3, options);
+    ASSERT_TRUE(trained.ok()) << size << ": " << trained.status();
+    ASSERT_NE(trained->dictionary, nullptr) << size;
+    EXPECT_LE(trained->dictionary->bytes().size(), size);
+  }
+}
+
+TEST(DictionaryTrainer, RequiredDictionaryThatCannotBeTrainedIsAnError) {
+  std::vector<uint8_t> image = RecordImage(512);
+  StreamSource stream(image, {{0, image.size(), 0}});
+  testing::MemoryImageSource zeros(std::vector<uint8_t>(1 << 20), {{0, 1 << 20, 0}});
+  DictionaryTrainingOptions options = SmallOptions();
+  options.only_if_it_pays = false;
+  options.required = true;
+  for (ImageSource* source : std::vector<ImageSource*>{&stream, &zeros}) {
+    auto trained = TrainDictionary(*source, kChunk, 3, options);
+    EXPECT_TRUE(absl::IsFailedPrecondition(trained.status())) << trained.status();
+    EXPECT_NE(trained.status().message().find("no dictionary: "), absl::string_view::npos);
+  }
+}
+
 TEST(DictionaryTrainer, BadOptionsAreInvalidArgument) {
   std::vector<uint8_t> image = RecordImage(64);
   testing::MemoryImageSource source(image, {{0, image.size(), 0}});

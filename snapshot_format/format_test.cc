@@ -92,6 +92,19 @@ TEST(Trailer, ChecksumBindsTheTrailerToItsHeader) {
   EXPECT_TRUE(absl::IsDataLoss(DecodeTrailer(bytes, 42, "f").status()));
 }
 
+TEST(Trailer, BytesAfterTrailerFindsAppendedBytes) {
+  Trailer trailer;
+  trailer.chunk_count = 3;
+  std::vector<uint8_t> tail(100, 0xee);
+  EncodeTrailer(trailer, 42, std::span<uint8_t, kTrailerSizeBytes>(tail.data() + 20, kTrailerSizeBytes));
+  EXPECT_EQ(BytesAfterTrailer(tail, 42), 100u - 20 - kTrailerSizeBytes);
+  EXPECT_EQ(BytesAfterTrailer(tail, 43), std::nullopt);  // another header's trailer
+  std::vector<uint8_t> exact(tail.begin() + 20, tail.begin() + 20 + kTrailerSizeBytes);
+  EXPECT_EQ(BytesAfterTrailer(exact, 42), 0u);
+  EXPECT_EQ(BytesAfterTrailer(std::vector<uint8_t>(200, 0), 42), std::nullopt);
+  EXPECT_EQ(BytesAfterTrailer(std::vector<uint8_t>(10, 0), 42), std::nullopt);
+}
+
 TEST(Region, RoundTripsAndRejectsReservedBits) {
   Region region{8192, 12345, 0x7f0000000000};
   uint8_t bytes[kRegionEntrySizeBytes];

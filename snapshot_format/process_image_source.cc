@@ -24,6 +24,50 @@
 namespace lazysnap {
 namespace {
 
+// HasEffectiveCapability: is capability number `cap` in this process's effective set
+// (/proc/self/status CapEff)?
+bool HasEffectiveCapability(int cap) {
+  const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buffer[4096];
+  const ssize_t n = ::read(fd, buffer, sizeof(buffer) - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buffer[n] = '\0';
+  const char* line = std::strstr(buffer, "CapEff:");
+  if (line == nullptr) return false;
+  const uint64_t mask = std::strtoull(line + 7, nullptr, 16);
+  return (mask >> cap & 1) != 0;
+}
+
+// PtraceAdvice says what would give ptrace access, from what this process already has:
+// telling root to run as root helps nobody.
+std::string PtraceAdvice() {
+  constexpr int kCapSysPtrace = 19;
+  const bool has_cap = HasEffectiveCapability(kCapSysPtrace);
+  std::string yama = "unknown";
+  if (const int fd = ::open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char c = 0;
+    if (::read(fd, &c, 1) == 1) yama = std::string(1, c);
+    ::close(fd);
+  }
+  if (has_cap) {
+    return absl::StrFormat(
+        "this process has CAP_SYS_PTRACE%s and was still refused, so the process is "
+        "protected: it may belong to another user namespace, or kernel.yama.ptrace_scope "
+        "(%s here) may be 3, or the kernel is locked down",
+        ::geteuid() == 0 ? " (running as root)" : "", yama);
+  }
+  if (::geteuid() == 0) {
+    return "this process runs as root but without CAP_SYS_PTRACE in its effective set (a "
+           "container or a dropped capability): grant it CAP_SYS_PTRACE";
+  }
+  return absl::StrFormat(
+      "run as root (or with CAP_SYS_PTRACE), or as its owner when kernel.yama.ptrace_scope "
+      "allows it (0, or 1 for a descendant; %s here)",
+      yama);
+}
+
 // ProcError turns a failed call on /proc/PID into a Status whose code says what the
 // caller can do: ENOENT/ESRCH mean the process is gone, EACCES/EPERM that ptrace access
 // is missing.
@@ -37,10 +81,8 @@ absl::Status ProcError(int error_number, pid_t pid, std::string_view what) {
     case EACCES:
     case EPERM:
       return absl::PermissionDeniedError(absl::StrFormat(
-          "%s; reading the memory of pid %d needs ptrace access to it: run as root (or "
-          "with CAP_SYS_PTRACE), or as its owner when kernel.yama.ptrace_scope allows it "
-          "(0, or 1 for a descendant)",
-          std::string(status.message()), pid));
+          "%s; reading the memory of pid %d needs ptrace access to it: %s",
+          std::string(status.message()), pid, PtraceAdvice()));
     default:
       return status;
   }
@@ -145,8 +187,21 @@ absl::StatusOr<ProcessStopGuard> ProcessStopGuard::Stop(pid_t pid,
 absl::StatusOr<ProcessStopGuard> ProcessStopGuard::StopProcessDir(
     UniqueFd proc_dir, pid_t pid, std::chrono::milliseconds timeout) {
   ProcessStopGuard guard(std::move(proc_dir), pid);
+  // The pid of any of our threads names this process too (/proc/TID exists).
+  LAZYSNAP_ASSIGN_OR_RETURN(std::string status, ReadProcFile(guard.proc_dir_, pid, "status"));
+  const size_t tgid = status.find("\nTgid:");
+  if (tgid != std::string::npos && std::atoi(status.c_str() + tgid + 6) == ::getpid()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "pid %d is this process: stopping it would stop the capture itself", pid));
+  }
   LAZYSNAP_ASSIGN_OR_RETURN(char state, ThreadState(guard.proc_dir_, pid, "stat"));
   guard.was_already_stopped_ = state == 'T';
+  if (!guard.was_already_stopped_) {
+    // Registered before the stop, so that a signal ending us at any moment after it
+    // lets the process run again.
+    LAZYSNAP_ASSIGN_OR_RETURN(guard.continue_on_signal_,
+                              SignalCleanupEntry::ContinueOnSignal(guard.proc_dir_.get()));
+  }
   LAZYSNAP_RETURN_IF_ERROR(SendSignal(guard.proc_dir_, pid, SIGSTOP, "SIGSTOP"));
   guard.resume_pending_ = !guard.was_already_stopped_;
   // On failure the guard goes out of scope here and resumes the process.
@@ -201,7 +256,8 @@ ProcessStopGuard::ProcessStopGuard(ProcessStopGuard&& other) noexcept
     : proc_dir_(std::move(other.proc_dir_)),
       pid_(other.pid_),
       was_already_stopped_(other.was_already_stopped_),
-      resume_pending_(std::exchange(other.resume_pending_, false)) {}
+      resume_pending_(std::exchange(other.resume_pending_, false)),
+      continue_on_signal_(std::move(other.continue_on_signal_)) {}
 
 ProcessStopGuard& ProcessStopGuard::operator=(ProcessStopGuard&& other) noexcept {
   if (this != &other) {
@@ -210,15 +266,20 @@ ProcessStopGuard& ProcessStopGuard::operator=(ProcessStopGuard&& other) noexcept
     pid_ = other.pid_;
     was_already_stopped_ = other.was_already_stopped_;
     resume_pending_ = std::exchange(other.resume_pending_, false);
+    continue_on_signal_ = std::move(other.continue_on_signal_);
   }
   return *this;
 }
 
 void ProcessStopGuard::Resume() {
-  if (!resume_pending_) return;
+  if (!resume_pending_) {
+    continue_on_signal_.Release();
+    return;
+  }
   resume_pending_ = false;
   // Fails only when the process has exited (ESRCH), which leaves nothing to resume.
   (void)SendSignal(proc_dir_, pid_, SIGCONT, "SIGCONT");
+  continue_on_signal_.Release();
 }
 
 // ProcessImageSource -------------------------------------------------------------------

@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/signal_cleanup.h"
 #include "base/unique_fd.h"
 #include "snapshot_format/format.h"
 #include "snapshot_format/image_source.h"
@@ -34,13 +35,16 @@ namespace lazysnap {
 // that was already stopped (job control, state T) when the guard was made is left
 // stopped. Signals go through a /proc/PID directory descriptor, so a recycled pid is
 // never signalled. The process's parent sees the stop and the continue (SIGCHLD, a
-// shell's "Stopped"). Move-only; not thread-safe.
+// shell's "Stopped"). While it is stopped, a signal that ends this process resumes it
+// too, once base/signal_cleanup.h's InstallSignalCleanup has been called (SIGKILL
+// cannot be caught: then `kill -CONT PID` is left to do). Move-only; not thread-safe.
 class ProcessStopGuard {
  public:
   // Stop sends SIGSTOP and waits until every thread of `pid` is stopped (or a zombie).
   // NotFound when there is no such process, PermissionDenied when it may not be
-  // signalled, Unavailable when a thread has not stopped after `timeout` (one in
-  // uninterruptible sleep, say; the process is resumed before returning).
+  // signalled, InvalidArgument when `pid` is this process (it would stop itself),
+  // Unavailable when a thread has not stopped after `timeout` (one in uninterruptible
+  // sleep, say; the process is resumed before returning).
   static absl::StatusOr<ProcessStopGuard> Stop(
       pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
@@ -71,6 +75,7 @@ class ProcessStopGuard {
   pid_t pid_ = 0;
   bool was_already_stopped_ = false;
   bool resume_pending_ = false;
+  SignalCleanupEntry continue_on_signal_;
 };
 
 // ProcessCaptureOptions chooses what is captured and whether the process is stopped.
@@ -121,7 +126,8 @@ class ProcessImageSource : public ImageSource {
   // a hint) when the caller may not read its memory, which needs ptrace access: root or
   // CAP_SYS_PTRACE, or the same user subject to kernel.yama.ptrace_scope;
   // FailedPrecondition when the process has no memory to capture (a kernel thread, a
-  // zombie); Unavailable when `freeze` could not stop it in time.
+  // zombie); InvalidArgument when `freeze` is asked of this process itself;
+  // Unavailable when `freeze` could not stop it in time.
   static absl::StatusOr<std::unique_ptr<ProcessImageSource>> Open(
       pid_t pid, ProcessCaptureOptions options = {});
 

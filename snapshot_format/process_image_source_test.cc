@@ -15,13 +15,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "base/signal_cleanup.h"
 #include "base/unique_fd.h"
 #include "snapshot_format/snapshot_reader.h"
 #include "snapshot_format/snapshot_writer.h"
@@ -585,6 +589,49 @@ TEST(ProcessStopGuard, MoveHandsOverTheDutyToResume) {
   int status = 0;
   ASSERT_EQ(::waitpid(child.pid(), &status, WCONTINUED), child.pid());
   EXPECT_TRUE(WIFCONTINUED(status));
+}
+
+TEST(ProcessStopGuard, RefusesToStopThisProcess) {
+  // Neither by its pid nor by the id of one of its threads: it would stop itself forever.
+  auto source = ProcessImageSource::Open(::getpid(), {.freeze = true});
+  EXPECT_TRUE(absl::IsInvalidArgument(source.status())) << source.status();
+  EXPECT_NE(source.status().message().find("this process"), absl::string_view::npos);
+  std::atomic<pid_t> live_id{0};
+  std::atomic<bool> done{false};
+  std::thread live([&] {
+    live_id = static_cast<pid_t>(::gettid());
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (live_id == 0) std::this_thread::yield();
+  auto guard = ProcessStopGuard::Stop(live_id);
+  done = true;
+  live.join();
+  EXPECT_TRUE(absl::IsInvalidArgument(guard.status())) << guard.status();
+  // Without freezing, capturing itself is allowed (its memory is just not still).
+  EXPECT_TRUE(ProcessImageSource::Open(::getpid()).ok());
+}
+
+TEST(ProcessStopGuard, SignalEndingTheCapturerResumesTheProcess) {
+  Child child(MemoryChildBody);
+  Layout layout;
+  ASSERT_TRUE(child.ReadReport(&layout, sizeof(layout)));
+  const pid_t target = child.pid();
+  pid_t capturer = ::fork();
+  if (capturer == 0) {
+    ::signal(SIGTERM, SIG_DFL);
+    if (!InstallSignalCleanup().ok()) ::_exit(3);
+    auto source = ProcessImageSource::Open(target, {.freeze = true});
+    if (!source.ok()) ::_exit(4);
+    ::raise(SIGTERM);  // as if killed in the middle of writing the snapshot
+    ::_exit(5);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(capturer, &status, 0), capturer);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  // Blocks until the child is continued; hangs (and times out) if it never is.
+  ASSERT_EQ(::waitpid(target, &status, WUNTRACED | WCONTINUED), target);
+  if (WIFSTOPPED(status)) ASSERT_EQ(::waitpid(target, &status, WCONTINUED), target);
+  EXPECT_TRUE(WIFCONTINUED(status)) << status;
 }
 
 }  // namespace
