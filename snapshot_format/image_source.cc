@@ -45,7 +45,7 @@ absl::StatusOr<std::unique_ptr<FileImageSource>> FileImageSource::Open(
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s is a character device, whose stream may never end: to snapshot its bytes, pipe a "
         "bounded amount of them (head -c SIZE %s | lazysnap create - ...)",
-        source->path_, source->path_));
+        source->path_, path == "-" ? "/dev/stdin" : source->path_));
   }
   if (S_ISREG(st.st_mode)) {
     // Files of /proc and /sys report sizes that do not say what they hold (0 for
