@@ -6,6 +6,7 @@ set -uo pipefail
 
 LAZYSNAP="${TEST_SRCDIR:-.}/lazysnap/tools/lazysnap"
 [[ -x "$LAZYSNAP" ]] || LAZYSNAP="$(dirname "$0")/../tools/lazysnap"
+LAZYSNAP="$(cd "$(dirname "$LAZYSNAP")" && pwd)/$(basename "$LAZYSNAP")"  # the test changes directory
 WORK="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
 
@@ -118,7 +119,8 @@ expect_in "$WORK/out" "guest address 0x100000"
 
 # --- restore (lazily, in this process) ----------------------------------------------------
 expect_exit 0 "$LAZYSNAP" features
-if [[ $? -eq 0 ]] && grep -q "can restore here" "$WORK/out"; then
+cp "$WORK/out" "$WORK/features.out"
+if grep -q "can restore here" "$WORK/features.out"; then
   for access in seq random ws:25; do
     expect_exit 0 "$LAZYSNAP" restore "$WORK/snap.lzs" --access "$access" --threads 3 \
       --verify "$WORK/image.raw"
@@ -162,8 +164,189 @@ expect_in "$WORK/err" "truncated"
 expect_exit 1 "$LAZYSNAP" inspect "$WORK/image.raw"
 expect_in "$WORK/err" "not a lazysnap snapshot"
 
-# --- usage errors: one clear line, exit 2 -------------------------------------------------
-expect_exit 2 "$LAZYSNAP" inspect "$WORK/missing.lzs"
+# --- hostile input: a clear error, a non-zero exit, nothing written or installed ----------
+# (issue 19, "Bad input from users"; every command that might block runs under timeout)
+T="timeout 60"
+# A refused chunk: an exit-1 error naming the chunk, never a SIGBUS death (exit 135).
+cp "$WORK/snap.lzs" "$WORK/corrupt.lzs"
+printf '\xff' | dd of="$WORK/corrupt.lzs" bs=1 seek=1048576 conv=notrunc 2>/dev/null
+if grep -q "can restore here" "$WORK/features.out" 2>/dev/null; then
+  for serving in threads sigbus; do
+    for access in random seq; do
+      expect_exit 1 $T "$LAZYSNAP" restore "$WORK/corrupt.lzs" --access "$access" --threads 3 \
+        --serving "$serving" --verify "$WORK/image.raw"
+      expect_in "$WORK/err" "was not installed"
+      expect_in "$WORK/err" "checksum mismatch"
+      expect_in "$WORK/err" "touching stopped after"
+    done
+  done
+  expect_exit 1 $T "$LAZYSNAP" restore "$WORK/corrupt.lzs" --access random --json
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "chunk" in d["error"] and d["pages_touched"] < 3041, d' "$WORK/out" \
+    || fail "restore --json of a corrupt snapshot: $(cat "$WORK/out")"
+  # ws:PCT: only plain decimals; any working set touches at least one page.
+  for bad in ws:nan ws:inf ws:0x10 ws:1e1 ws:-5 ws:; do
+    expect_exit 2 "$LAZYSNAP" restore "$WORK/snap.lzs" --access "$bad"
+    one_line "$WORK/err"
+  done
+  expect_exit 0 "$LAZYSNAP" restore "$WORK/snap.lzs" --access ws:0.001 --json
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pages_touched"] == 1, d' "$WORK/out" \
+    || fail "ws:0.001 touched $(cat "$WORK/out")"
+  # Flags each in range whose buffers multiply into terabytes are refused up front.
+  expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/big_chunks.lzs" --chunk-size 4M --no-dictionary
+  expect_exit 1 $T "$LAZYSNAP" restore "$WORK/big_chunks.lzs" --handler-threads 256 --reads-in-flight 4096
+  expect_in "$WORK/err" "handler_threads 256 x reads_in_flight 4096"
+  # A FIFO as the image to verify against: refused at once, not a blocking open().
+  mkfifo "$WORK/fifo.raw"
+  expect_exit 1 $T "$LAZYSNAP" restore "$WORK/snap.lzs" --verify "$WORK/fifo.raw"
+  expect_in "$WORK/err" "is a FIFO"
+  rm -f "$WORK/fifo.raw"
+fi
+
+# -o never replaces what is not a regular file, nor the input, and fails before the work
+# (the input here is a FIFO nobody writes: reading it first would block).
+mkdir -p "$WORK/outputs" && cd "$WORK/outputs" || exit 1
+mkfifo in.fifo out.fifo
+mkdir a_directory
+ln -s ../image.raw a_symlink
+cp ../snap.lzs same.lzs
+if [[ $(id -u) -eq 0 ]] && mknod a_device c 1 3 2>/dev/null; then devices=a_device; else devices=; fi
+for target in out.fifo a_directory a_symlink $devices; do
+  expect_exit 1 $T "$LAZYSNAP" create in.fifo -o "$target"
+  expect_in "$WORK/err" "cannot write $target"
+  expect_exit 1 $T "$LAZYSNAP" extract ../snap.lzs -o "$target"
+  expect_in "$WORK/err" "cannot write $target"
+done
+[[ -p out.fifo && -d a_directory && -L a_symlink ]] || fail "-o replaced a FIFO, directory or symlink"
+[[ -z "$devices" || -c a_device ]] || fail "-o replaced a device node"
+cmp -s ../image.raw a_symlink || fail "-o wrote through a symlink"
+expect_exit 1 $T "$LAZYSNAP" extract same.lzs -o same.lzs
+expect_in "$WORK/err" "is the input same.lzs itself"
+cmp -s same.lzs ../snap.lzs || fail "extract X -o X replaced the snapshot"
+expect_exit 1 $T "$LAZYSNAP" create ../image.raw -o ../image.raw
+expect_exit 2 $T "$LAZYSNAP" create in.fifo -o ""
+expect_exit 2 $T "$LAZYSNAP" extract ../snap.lzs -o ""
+expect_exit 1 $T "$LAZYSNAP" create in.fifo -o missing_dir/x.lzs
+expect_in "$WORK/err" "does not exist"
+# New files are private (memory holds secrets); a replaced file keeps its mode.
+umask 022
+expect_exit 0 "$LAZYSNAP" create ../image.raw -o fresh.lzs --no-dictionary
+[[ $(stat -c %a fresh.lzs) == 600 ]] || fail "a new snapshot is $(stat -c %a fresh.lzs), not 600"
+expect_exit 0 "$LAZYSNAP" extract fresh.lzs -o fresh.raw
+[[ $(stat -c %a fresh.raw) == 600 ]] || fail "a new image is $(stat -c %a fresh.raw), not 600"
+chmod 640 fresh.lzs
+expect_exit 0 "$LAZYSNAP" create ../image.raw -o fresh.lzs --no-dictionary
+[[ $(stat -c %a fresh.lzs) == 640 ]] || fail "a replaced 0640 snapshot became $(stat -c %a fresh.lzs)"
+# A FIFO as the snapshot: refused at once by every command that reads one.
+for cmd in inspect verify; do
+  expect_exit 1 $T "$LAZYSNAP" "$cmd" in.fifo
+  expect_in "$WORK/err" "is a FIFO"
+done
+expect_exit 1 $T "$LAZYSNAP" extract in.fifo -o x.raw
+expect_exit 1 $T "$LAZYSNAP" restore in.fifo
+expect_in "$WORK/err" "is a FIFO"
+# Endless or meaningless images: refused before anything is written.
+expect_exit 1 $T "$LAZYSNAP" create /dev/zero -o zero.lzs
+expect_in "$WORK/err" "character device"
+expect_exit 1 $T "$LAZYSNAP" create /proc/self/maps -o maps.lzs
+expect_in "$WORK/err" "use --pid"
+expect_exit 1 $T sh -c 'exec "$1" create --pid $$ --freeze -o self.lzs' _ "$LAZYSNAP"
+expect_in "$WORK/err" "this process"
+ls zero.lzs* maps.lzs* self.lzs* x.raw* >/dev/null 2>&1 && fail "a refused command left a file"
+# Interrupted create and extract leave neither a partial output nor a temporary file,
+# and the signal still ends the process (128 + signal in a shell).
+python3 - "$LAZYSNAP" "$WORK/outputs" <<'PY' || fail "interrupted writes left files behind"
+import os, signal, subprocess, sys, time
+lazysnap, work = sys.argv[1], sys.argv[2]
+def default_signals():
+    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_DFL)
+def output_fd_size(pid):
+    # The output: a descriptor into this directory, unnamed (O_TMPFILE) or not.
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith(work) and "in.fifo" not in target and "fresh" not in target:
+                return os.stat(f"/proc/{pid}/fd/{fd}").st_size
+        except OSError:
+            pass
+    return -1
+def leftovers(name):
+    return [f for f in os.listdir(work) if f.startswith(name)]
+ok = True
+for sig in (signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+    # create from a stream that pauses after 8 MiB: interrupted in the middle of writing.
+    p = subprocess.Popen([lazysnap, "create", "-", "-o", f"{work}/interrupted.lzs", "--level", "1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=default_signals)
+    p.stdin.write(os.urandom(8 << 20))
+    p.stdin.flush()
+    deadline = time.time() + 30
+    while output_fd_size(p.pid) <= 0 and time.time() < deadline:
+        time.sleep(0.01)
+    written = output_fd_size(p.pid)
+    p.send_signal(sig)
+    p.wait()
+    p.stdin.close()
+    if written <= 0 or p.returncode != -sig or leftovers("interrupted.lzs"):
+        print(f"create, signal {sig}: wrote {written}, exit {p.returncode}, left {leftovers('interrupted.lzs')}")
+        ok = False
+    # extract: the signal lands during the write, or after it completed.
+    p = subprocess.Popen([lazysnap, "extract", f"{work}/../snap.lzs", "-o", f"{work}/interrupted.raw"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         preexec_fn=default_signals)
+    while output_fd_size(p.pid) <= 0 and p.poll() is None:
+        time.sleep(0.001)
+    p.send_signal(sig)
+    p.wait()
+    left = leftovers("interrupted.raw")
+    complete = p.returncode == 0 and left == ["interrupted.raw"] and \
+        open(f"{work}/interrupted.raw", "rb").read() == open(f"{work}/../image.raw", "rb").read()
+    if not complete and (p.returncode != -sig or left):
+        print(f"extract, signal {sig}: exit {p.returncode}, left {left}")
+        ok = False
+    for f in left:
+        os.unlink(f"{work}/{f}")
+sys.exit(0 if ok else 1)
+PY
+cd "$WORK" || exit 1
+
+# Messages: appended bytes are not a truncation; verify names the image offset.
+cp "$WORK/plain.lzs" "$WORK/appended.lzs"
+printf 'garbage' >>"$WORK/appended.lzs"
+expect_exit 1 "$LAZYSNAP" verify "$WORK/appended.lzs"
+expect_in "$WORK/err" "7 bytes were appended after the snapshot"
+expect_exit 1 "$LAZYSNAP" verify "$WORK/flipped.lzs"
+expect_in "$WORK/err" "holds image offset 131072"
+expect_exit 1 "$LAZYSNAP" verify --json "$WORK/image.raw"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["sound"] is False and "magic" in d["error"], d' "$WORK/out" \
+  || fail "verify --json of a non-snapshot printed: $(cat "$WORK/out")"
+expect_exit 1 "$LAZYSNAP" inspect --json "$WORK/missing.lzs"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["code"] == "NOT_FOUND", d' "$WORK/out" \
+  || fail "inspect --json of a missing file printed: $(cat "$WORK/out")"
+# The smallest dictionary the flags allow is trained; --dictionary-always never
+# silently writes a snapshot without one.
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/dict256.lzs" --dictionary-size 256 \
+  --dictionary-always --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert 0 < d["dictionary_bytes"] <= 256, d' "$WORK/out" \
+  || fail "--dictionary-size 256: $(cat "$WORK/out")"
+expect_exit 1 bash -c 'cat "$1" | "$2" create - -o "$3" --dictionary-always' _ "$WORK/image.raw" \
+  "$LAZYSNAP" "$WORK/stream_dict.lzs"
+expect_in "$WORK/err" "no dictionary: the image is a stream"
+[[ -e "$WORK/stream_dict.lzs" ]] && fail "create --dictionary-always wrote a snapshot without a dictionary"
+# Root without CAP_SYS_PTRACE is not told to run as root.
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
+  python3 -c 'import ctypes,time; ctypes.CDLL(None).prctl(4,0,0,0,0); time.sleep(60)' &
+  victim=$!
+  sleep 0.3
+  expect_exit 1 setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace \
+    "$LAZYSNAP" create --pid $victim -o "$WORK/victim.lzs"
+  expect_in "$WORK/err" "without CAP_SYS_PTRACE"
+  kill $victim
+  wait $victim 2>/dev/null
+fi
+
+# --- usage errors: one clear line, exit 2; failed operations (a missing file too): 1 --------
+expect_exit 1 "$LAZYSNAP" inspect "$WORK/missing.lzs"
 one_line "$WORK/err"
 expect_in "$WORK/err" "missing.lzs"
 expect_exit 2 "$LAZYSNAP" verify --frobnicate "$WORK/snap.lzs"
@@ -171,7 +354,7 @@ one_line "$WORK/err"
 expect_in "$WORK/err" "--frobnicate"
 expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw"
 one_line "$WORK/err"
-expect_exit 2 "$LAZYSNAP" create "$WORK/missing.raw" -o "$WORK/x.lzs"
+expect_exit 1 "$LAZYSNAP" create "$WORK/missing.raw" -o "$WORK/x.lzs"
 one_line "$WORK/err"
 expect_exit 2 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/x.lzs" --chunk-size 12K
 one_line "$WORK/err"

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "tools/json_writer.h"
 
 namespace lazysnap::cli {
 
@@ -110,10 +111,17 @@ int UsageError(const CommandSpec& spec, std::string_view message) {
   return kExitUsage;
 }
 
-int Fail(std::string_view command, const absl::Status& status) {
+int Fail(std::string_view command, const absl::Status& status, bool json) {
   std::fprintf(stderr, "lazysnap %s: %s\n", std::string(command).c_str(),
                std::string(status.message()).c_str());
-  if (absl::IsNotFound(status) || absl::IsPermissionDenied(status)) return kExitUsage;
+  if (json) {
+    JsonWriter writer;
+    writer.BeginObject()
+        .Member("error", std::string(status.message()))
+        .Member("code", absl::StatusCodeToString(status.code()))
+        .EndObject();
+    std::printf("%s\n", writer.text().c_str());
+  }
   return kExitFailure;
 }
 

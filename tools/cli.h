@@ -15,8 +15,9 @@
 
 namespace lazysnap::cli {
 
-// Exit codes: kExitFailure when the operation failed (a corrupt snapshot, an I/O error),
-// kExitUsage for a command line that cannot be run (unknown flag, missing file).
+// Exit codes: kExitUsage for a command line that cannot be run as written (an unknown
+// flag, a bad or missing value, contradicting flags); kExitFailure when the operation
+// failed, whatever the reason (a missing or corrupt file, an I/O error, a refused chunk).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
@@ -67,10 +68,11 @@ bool WantsHelp(int argc, char** argv);
 // UsageError prints "lazysnap <command>: <message>" and a hint to stderr; returns 2.
 int UsageError(const CommandSpec& spec, std::string_view message);
 
-// Fail prints "lazysnap <command>: <status message>" to stderr and returns the exit code
-// for it: 2 for NotFound/PermissionDenied/InvalidArgument of the command line (missing
-// files included), 1 otherwise.
-int Fail(std::string_view command, const absl::Status& status);
+// Fail prints "lazysnap <command>: <status message>" to stderr and returns kExitFailure.
+// With `json` (the command was given --json), stdout also gets one JSON object,
+// {"error": message, "code": "DATA_LOSS"}, so a program reading the output always finds
+// a document.
+int Fail(std::string_view command, const absl::Status& status, bool json = false);
 
 // ParseSize parses "4096", "64K", "64KiB", "1M", "2G" (binary multiples).
 absl::StatusOr<uint64_t> ParseSize(std::string_view text);

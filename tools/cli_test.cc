@@ -74,6 +74,24 @@ TEST(Format, BytesRatesDurations) {
   EXPECT_EQ(FormatDuration(1.52), "1.52 s");
 }
 
+TEST(Fail, EveryFailedOperationExitsOneAndJsonGetsADocument) {
+  // A missing input file is a failed operation, not a usage error.
+  for (const absl::Status& status :
+       {absl::NotFoundError("open x: No such file"), absl::PermissionDeniedError("denied"),
+        absl::DataLossError("chunk 3"), absl::InvalidArgumentError("not a snapshot")}) {
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(Fail("t", status), kExitFailure) << status;
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+              "lazysnap t: " + std::string(status.message()) + "\n");
+  }
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(Fail("t", absl::NotFoundError("open \"x\""), /*json=*/true), kExitFailure);
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(),
+            "{\"error\":\"open \\\"x\\\"\",\"code\":\"NOT_FOUND\"}\n");
+}
+
 TEST(JsonWriter, NestedValuesAndEscaping) {
   JsonWriter json;
   json.BeginObject()

@@ -1,9 +1,11 @@
 // lazysnap: create, inspect, verify, extract and lazily restore memory snapshots.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
 
+#include "base/signal_cleanup.h"
 #include "tools/commands.h"
 
 namespace lazysnap::cli {
@@ -29,6 +31,15 @@ void PrintOverview(FILE* out) {
 }
 
 int Main(int argc, char** argv) {
+  // A signal that ends the process removes the temporary file being written and resumes
+  // a process `create --pid --freeze` stopped (base/signal_cleanup.h).
+  if (absl::Status status = InstallSignalCleanup(); !status.ok()) {
+    std::fprintf(stderr, "lazysnap: %s\n", std::string(status.message()).c_str());
+    return kExitFailure;
+  }
+  // Past the file size limit (ulimit -f), write(2) then fails with EFBIG, which is
+  // reported and cleaned up like any write error, instead of SIGXFSZ killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     PrintOverview(stderr);
     return kExitUsage;

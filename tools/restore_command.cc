@@ -21,7 +21,11 @@ const CommandSpec kRestoreSpec = {
         "slice; random: every page shuffled; ws:PCT: a random PCT% of the pages), so that\n"
         "the pages are filled on first touch. With --verify, every touched page is compared\n"
         "with the raw image. Prints time to ready, time to touch, fault counts and the\n"
-        "fault service latency. Exit status 1 when a page differs or a chunk was refused.",
+        "fault service latency. Exit status 1 when a page differs or a chunk was refused:\n"
+        "touching stops at the first refused chunk (a checksum mismatch, an unreadable\n"
+        "snapshot), whose number, address and reason are printed, on kernels with and\n"
+        "without UFFDIO_POISON alike. Flags whose chunk buffers or touch plan would take\n"
+        "more than a quarter of this host's memory are refused before the restore.",
     .min_positional = 1,
     .max_positional = 1,
     .flags = {

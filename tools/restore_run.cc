@@ -2,16 +2,22 @@
 #include "tools/restore_run.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "base/errno_status.h"
 #include "base/file_io.h"
 #include "base/status_macros.h"
 #include "engine/restore_session.h"
 #include "snapshot_format/snapshot_reader.h"
+#include "tools/cli.h"
+#include "tools/guarded_touch.h"
+#include "tools/input_files.h"
 
 namespace lazysnap::cli {
 namespace {
@@ -20,11 +26,49 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// MemoryBudgetBytes: what one restore's buffers and touch plan may take, a quarter of
+// this host's memory, so that in-range flags cannot multiply into an out-of-memory kill.
+uint64_t MemoryBudgetBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return uint64_t{1} << 30;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / 4;
+}
+
+// OpenVerifyImage opens the raw image restored pages are compared with: a regular file
+// or a block device (never a FIFO, whose open would wait for a writer), at least as long
+// as the snapshot's image.
+absl::StatusOr<UniqueFd> OpenVerifyImage(const std::string& path, const SnapshotReader& reader) {
+  LAZYSNAP_ASSIGN_OR_RETURN(UniqueFd fd, OpenInputFile(path, "the image to verify against"));
+  uint64_t size = 0;
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoToStatus(errno, absl::StrFormat("fstat %s", path));
+  if (S_ISBLK(st.st_mode)) {
+    const off_t end = ::lseek(fd.get(), 0, SEEK_END);
+    if (end < 0) return ErrnoToStatus(errno, absl::StrFormat("lseek %s", path));
+    size = static_cast<uint64_t>(end);
+  } else {
+    size = static_cast<uint64_t>(st.st_size);
+  }
+  uint64_t needed = 0;
+  for (const format::Region& region : reader.regions()) {
+    needed = std::max(needed, region.image_offset_bytes + region.length_bytes);
+  }
+  if (size < needed) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is %d bytes, shorter than the image of %s (%d bytes): it is not the image this "
+        "snapshot was made from",
+        path, size, reader.path(), needed));
+  }
+  return fd;
+}
+
 }  // namespace
 
 absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   RestoreRunResult result;
   auto start = std::chrono::steady_clock::now();
+  LAZYSNAP_RETURN_IF_ERROR(CheckSnapshotPath(options.snapshot_path));
   LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<const SnapshotReader> reader,
                             SnapshotReader::Open(options.snapshot_path, {.validate_index = false}));
   result.open_seconds = SecondsSince(start);
@@ -34,29 +78,59 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
 
   UniqueFd image;
   if (!options.verify_image.empty()) {
-    LAZYSNAP_ASSIGN_OR_RETURN(image, OpenFile(options.verify_image, O_RDONLY));
+    LAZYSNAP_ASSIGN_OR_RETURN(image, OpenVerifyImage(options.verify_image, *reader));
   }
+
+  // Flags that are each in range can still ask for terabytes together.
+  const uint64_t budget = MemoryBudgetBytes();
+  const int cpus = LinuxKernel().online_cpus();
+  if (absl::Status valid = ValidateRestoreOptions(options.restore, reader->chunk_size_bytes(),
+                                                  reader->max_stored_length_bytes(), cpus,
+                                                  budget);
+      !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s (--handler-threads, --reads-in-flight: a quarter of this host's memory)",
+        valid.message()));
+  }
+  std::vector<uint64_t> lengths;
+  for (const format::Region& region : reader->regions()) lengths.push_back(region.length_bytes);
+  if (const uint64_t plan_bytes = PlanMemoryBytes(lengths, options.pattern); plan_bytes > budget) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--access %s of %s of memory needs %s to plan its page touches, more than a quarter "
+        "of this host's memory (%s): touch a smaller working set (ws:PCT)",
+        options.pattern.ToString(), FormatBytes(result.memory_bytes), FormatBytes(plan_bytes),
+        FormatBytes(budget)));
+  }
+
+  LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<TouchGuard> guard, TouchGuard::Create());
+  RestoreOptions restore = options.restore;
+  restore.on_error = [&guard, user = options.restore.on_error](const absl::Status& status) {
+    guard->Abort();
+    if (user) user(status);
+  };
   start = std::chrono::steady_clock::now();
   LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<RestoreSession> session,
-                            RestoreSession::Start(reader, options.restore));
+                            RestoreSession::Start(reader, restore));
   result.start_seconds = SecondsSince(start);
   result.reader = session->reader_name();
-  result.handler_threads = options.restore.handler_threads > 0
-                               ? options.restore.handler_threads
-                               : LinuxKernel().online_cpus();
+  result.handler_threads = options.restore.handler_threads > 0 ? options.restore.handler_threads
+                                                               : cpus;
 
   MemoryView memory;
   for (uint32_t r = 0; r < reader->regions().size(); ++r) memory.push_back(session->region_memory(r));
   std::vector<std::vector<PageRef>> plan = PlanTouches(memory, options.pattern, options.touch_threads);
-  TouchResult touched = TouchPages(memory, plan, /*record_latency=*/false);
+  for (const auto& thread : plan) result.pages_planned += thread.size();
+  GuardedTouchResult touched = guard->Touch(memory, plan);
   result.touch_seconds = touched.seconds;
   result.pages_touched = touched.pages;
 
   if (image.valid()) {
     result.verified = true;
     std::vector<uint8_t> expected(4096);
-    for (const auto& thread : plan) {
-      for (const PageRef& ref : thread) {
+    for (size_t t = 0; t < plan.size(); ++t) {
+      // Only pages whose touch completed: the rest may belong to a refused chunk.
+      for (uint64_t i = 0; i < touched.pages_done[t]; ++i) {
+        const PageRef& ref = plan[t][i];
         const format::Region& region = reader->regions()[ref.region];
         const uint64_t offset = ref.page * 4096;
         const size_t n = static_cast<size_t>(std::min<uint64_t>(4096, region.length_bytes - offset));
@@ -74,9 +148,21 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
       }
     }
   }
-  result.stats = session->stats();
+  // Closing joins the serving threads, so an error they were still reporting is in.
   result.session_status = session->Close(CloseMode::kDiscard);
   result.stats = session->stats();
+  if (result.session_status.ok() && touched.sigbus_code != 0) {
+    result.session_status = absl::InternalError(absl::StrFormat(
+        "touching address 0x%x raised SIGBUS (si_code %d) although no chunk was refused",
+        touched.sigbus_address, touched.sigbus_code));
+  }
+  if (!result.session_status.ok() && result.pages_touched < result.pages_planned) {
+    result.session_status = absl::Status(
+        result.session_status.code(),
+        absl::StrFormat("%s (touching stopped after %d of %d pages)",
+                        result.session_status.message(), result.pages_touched,
+                        result.pages_planned));
+  }
   return result;
 }
 

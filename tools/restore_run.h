@@ -26,7 +26,8 @@ struct RestoreRunResult {
   double open_seconds = 0;       // SnapshotReader::Open (tables only)
   double start_seconds = 0;      // RestoreSession::Start, as the caller saw it
   double touch_seconds = 0;
-  uint64_t pages_touched = 0;
+  uint64_t pages_planned = 0;
+  uint64_t pages_touched = 0;    // less than planned when touching stopped at an error
   uint64_t memory_bytes = 0;
   uint32_t regions = 0;
   uint32_t chunk_size_bytes = 0;
@@ -37,11 +38,17 @@ struct RestoreRunResult {
   uint64_t pages_verified = 0;
   uint64_t pages_mismatched = 0;
   std::string first_mismatch;    // "region 0 page 17 (image offset 0x11000)"
-  absl::Status session_status;   // the session's first error, if any
+  // The session's first error (a refused chunk names its number, address and reason),
+  // or the SIGBUS a touch raised. Touching stops at the first one: a refused chunk
+  // never kills the process (SIGBUS of a poisoned page) or blocks it (kernels without
+  // UFFDIO_POISON); see tools/guarded_touch.h.
+  absl::Status session_status;
 };
 
-// RunRestore performs the run. Errors: opening the snapshot, starting the session, or
-// reading the verify image; a mismatch is reported in the result, not as an error.
+// RunRestore performs the run. Errors: opening the snapshot or the verify image (which
+// must be a regular file or block device holding the whole image), flags whose buffers or
+// touch plan would take more than a quarter of this host's memory, starting the session;
+// a mismatch or a refused chunk is reported in the result, not as an error.
 absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options);
 
 }  // namespace lazysnap::cli

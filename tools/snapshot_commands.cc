@@ -18,6 +18,7 @@
 #include "snapshot_format/snapshot_writer.h"
 #include "tools/commands.h"
 #include "tools/dictionary_estimate.h"
+#include "tools/input_files.h"
 #include "tools/json_writer.h"
 #include "tools/progress.h"
 #include "tools/snapshot_report.h"
@@ -67,8 +68,11 @@ const CommandSpec kCreateSpec = {
         "nothing, repeated chunks as a reference to their first occurrence, the rest\n"
         "compressed with zstd on all cores (or raw when compression does not pay). SNAP is\n"
         "written under a temporary name, fsynced and renamed, so an interrupted create\n"
-        "never leaves a partial file under the final name. A progress bar is drawn on\n"
-        "stderr when it is a terminal. Sparse image files are read around their holes.\n"
+        "never leaves a partial file under the final name; a new SNAP is readable by its\n"
+        "owner only (0600), a replaced one keeps its mode. SNAP must be a regular file or\n"
+        "a new path. A progress bar is drawn on stderr when it is a terminal. Sparse image\n"
+        "files are read around their holes; character devices and /proc files are not\n"
+        "images (pipe a bounded stream into '-' instead).\n"
         "\n"
         "First a zstd dictionary is trained on a sample of the image's chunks (spread over\n"
         "the whole image) and stored once in SNAP; every chunk is compressed with it, which\n"
@@ -80,7 +84,8 @@ const CommandSpec kCreateSpec = {
         "anonymous mappings, .data/.bss) is captured through /proc/PID/mem, one region per\n"
         "mapping at its virtual address. That needs ptrace access to the process (root,\n"
         "CAP_SYS_PTRACE, or the same user under kernel.yama.ptrace_scope). The process keeps\n"
-        "running unless --freeze stops it (SIGSTOP, resumed with SIGCONT when done).",
+        "running unless --freeze stops it (SIGSTOP, resumed with SIGCONT when done, or\n"
+        "when lazysnap is interrupted; lazysnap cannot freeze itself).",
     .min_positional = 0,
     .max_positional = 1,
     .flags = {
@@ -96,7 +101,8 @@ const CommandSpec kCreateSpec = {
          "image bytes sampled to train the dictionary on (default 8M)"},
         {"no-dictionary", "", "compress every chunk on its own (same as --dictionary-size 0)"},
         {"dictionary-always", "",
-         "use the trained dictionary even where a sample says it does not pay"},
+         "use the trained dictionary even where a sample says it does not pay; fail when "
+         "none can be trained"},
         {"pid", "PID", "capture the memory of this live process instead of an image"},
         {"freeze", "", "with --pid: stop the process while it is captured"},
         {"include-readonly", "", "with --pid: also capture read-only and shared mappings"},
@@ -158,6 +164,7 @@ int RunCreate(const ParsedArgs& args) {
       return UsageError(spec, "--dictionary-always contradicts --no-dictionary");
     }
     options.train_dictionary.only_if_it_pays = false;
+    options.train_dictionary.required = true;
   }
   std::vector<format::Region> regions;
   for (const std::string& text : args.Values("region")) {
@@ -176,22 +183,31 @@ int RunCreate(const ParsedArgs& args) {
     return UsageError(spec, "--region does not apply to --pid (the process's mappings are its regions)");
   }
   const std::string output = args.Value("output");
+  if (output.empty()) return UsageError(spec, "-o: the output path is empty");
+  const bool json = args.Has("json");
   std::unique_ptr<ImageSource> source;
   std::string image;
   if (from_process) {
     auto pid = ParseInt(args.Value("pid"), 1, INT32_MAX);
     if (!pid.ok()) return UsageError(spec, absl::StrFormat("--pid: %s", pid.status().message()));
+    if (absl::Status problem = CheckOutputPath(output, ""); !problem.ok()) {
+      return Fail(spec.name, problem, json);
+    }
     ProcessCaptureOptions capture;
     capture.freeze = args.Has("freeze");
     capture.include_readonly = args.Has("include-readonly");
     auto process = ProcessImageSource::Open(static_cast<pid_t>(*pid), capture);
-    if (!process.ok()) return Fail(spec.name, process.status());
+    if (!process.ok()) return Fail(spec.name, process.status(), json);
     image = (*process)->name();
     source = std::move(*process);
   } else {
     image = args.positional()[0];
+    if (absl::Status problem = CheckOutputPath(output, image == "-" ? "" : image);
+        !problem.ok()) {
+      return Fail(spec.name, problem, json);
+    }
     auto file = FileImageSource::Open(image, regions);
-    if (!file.ok()) return Fail(spec.name, file.status());
+    if (!file.ok()) return Fail(spec.name, file.status(), json);
     source = std::move(*file);
   }
 
@@ -201,11 +217,13 @@ int RunCreate(const ParsedArgs& args) {
   progress.Finish();
   source.reset();  // a frozen process resumes as soon as its memory has been read
   if (!summary.ok()) {
-    return Fail(spec.name, absl::Status(summary.status().code(),
-                                        absl::StrFormat("%s -> %s: %s", image, output,
-                                                        summary.status().message())));
+    return Fail(spec.name,
+                absl::Status(summary.status().code(),
+                             absl::StrFormat("%s -> %s: %s", image, output,
+                                             summary.status().message())),
+                json);
   }
-  if (args.Has("json")) {
+  if (json) {
     JsonWriter json;
     WriteSummaryJson(json, output, *summary);
     std::printf("%s\n", json.text().c_str());
@@ -259,19 +277,23 @@ int RunInspect(const ParsedArgs& args) {
     }
     level = static_cast<int>(*parsed);
   }
+  const bool json = args.Has("json");
+  if (absl::Status problem = CheckSnapshotPath(args.positional()[0]); !problem.ok()) {
+    return Fail(spec.name, problem, json);
+  }
   auto reader = SnapshotReader::Open(args.positional()[0]);
-  if (!reader.ok()) return Fail(spec.name, reader.status());
+  if (!reader.ok()) return Fail(spec.name, reader.status(), json);
   std::optional<DictionaryEstimate> estimate;
   if (args.Has("estimate")) {
     auto estimated =
         EstimateDictionary(**reader, level, sample_bytes, kDefaultDictionarySizeBytes);
-    if (!estimated.ok()) return Fail(spec.name, estimated.status());
+    if (!estimated.ok()) return Fail(spec.name, estimated.status(), json);
     estimate = *estimated;
   }
-  if (args.Has("json")) {
-    JsonWriter json;
-    WriteSnapshotJson(json, **reader, estimate ? &*estimate : nullptr);
-    std::printf("%s\n", json.text().c_str());
+  if (json) {
+    JsonWriter writer;
+    WriteSnapshotJson(writer, **reader, estimate ? &*estimate : nullptr);
+    std::printf("%s\n", writer.text().c_str());
   } else {
     PrintSnapshot(stdout, **reader);
     if (estimate) PrintDictionaryEstimate(stdout, *estimate);
@@ -291,34 +313,53 @@ const CommandSpec kVerifySpec = {
     .flags = {{"threads", "N", "decoding threads (default: one per CPU)"},
               {"json", "", "print the result as JSON on stdout"}}};
 
+// VerifyJson prints verify's JSON result: the summary when sound, else the error.
+void PrintVerifyJson(const std::string& path, const absl::StatusOr<DecodeImageSummary>& summary) {
+  JsonWriter json;
+  json.BeginObject().Member("snapshot", path).Member("sound", summary.ok());
+  if (summary.ok()) {
+    json.Member("chunks", summary->chunks)
+        .Member("image_bytes", summary->image_bytes)
+        .Member("stored_bytes_decoded", summary->stored_bytes)
+        .Member("seconds", summary->seconds);
+  } else {
+    json.Member("error", std::string(summary.status().message()))
+        .Member("code", absl::StatusCodeToString(summary.status().code()));
+  }
+  json.EndObject();
+  std::printf("%s\n", json.text().c_str());
+}
+
 int RunVerify(const ParsedArgs& args) {
   const std::string path = args.positional()[0];
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kVerifySpec, std::string(threads.status().message()));
-  auto reader = SnapshotReader::Open(path);
-  if (!reader.ok()) return Fail(kVerifySpec.name, reader.status());
-  Progress progress("verify", Progress::StderrIsTerminal());
-  DecodeImageOptions options;
-  options.threads = *threads;
-  options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
-  auto summary = DecodeImage(**reader, options,
-                             [](const ChunkLocation&, std::span<const uint8_t>) {
-                               return absl::OkStatus();
-                             });
-  progress.Finish();
-  if (args.Has("json")) {
-    JsonWriter json;
-    json.BeginObject().Member("snapshot", path).Member("sound", summary.ok());
-    if (summary.ok()) {
-      json.Member("chunks", summary->chunks)
-          .Member("image_bytes", summary->image_bytes)
-          .Member("stored_bytes_decoded", summary->stored_bytes)
-          .Member("seconds", summary->seconds);
-    } else {
-      json.Member("error", std::string(summary.status().message()));
+  const bool json = args.Has("json");
+  absl::StatusOr<DecodeImageSummary> summary = absl::UnknownError("not verified");
+  std::shared_ptr<const SnapshotReader> reader;
+  if (absl::Status problem = CheckSnapshotPath(path); !problem.ok()) {
+    summary = problem;
+  } else if (auto opened = SnapshotReader::Open(path); !opened.ok()) {
+    summary = opened.status();
+  } else {
+    reader = std::move(*opened);
+  }
+  if (reader != nullptr) {
+    Progress progress("verify", Progress::StderrIsTerminal());
+    DecodeImageOptions options;
+    options.threads = *threads;
+    options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
+    summary = DecodeImage(*reader, options,
+                          [](const ChunkLocation&, std::span<const uint8_t>) {
+                            return absl::OkStatus();
+                          });
+    progress.Finish();
+  }
+  if (json) {
+    PrintVerifyJson(path, summary);
+    if (!summary.ok()) {
+      std::fprintf(stderr, "lazysnap verify: %s\n", std::string(summary.status().message()).c_str());
     }
-    json.EndObject();
-    std::printf("%s\n", json.text().c_str());
     return summary.ok() ? kExitOk : kExitFailure;
   }
   if (!summary.ok()) return Fail(kVerifySpec.name, summary.status());
@@ -347,17 +388,25 @@ int RunExtract(const ParsedArgs& args) {
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kExtractSpec, std::string(threads.status().message()));
   const std::string path = args.positional()[0];
+  const std::string output = args.Value("output");
+  if (output.empty()) return UsageError(kExtractSpec, "-o: the output path is empty");
+  if (absl::Status problem = CheckSnapshotPath(path); !problem.ok()) {
+    return Fail(kExtractSpec.name, problem);
+  }
+  if (absl::Status problem = CheckOutputPath(output, path); !problem.ok()) {
+    return Fail(kExtractSpec.name, problem);
+  }
   auto reader = SnapshotReader::Open(path);
   if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
   Progress progress("extract", Progress::StderrIsTerminal());
   DecodeImageOptions options;
   options.threads = *threads;
   options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
-  auto summary = ExtractImage(**reader, args.Value("output"), options);
+  auto summary = ExtractImage(**reader, output, options);
   progress.Finish();
   if (!summary.ok()) return Fail(kExtractSpec.name, summary.status());
   std::printf("%s -> %s: %s image (%s of memory) in %s (%s)\n", path.c_str(),
-              args.Value("output").c_str(), FormatBytes((*reader)->image_size_bytes()).c_str(),
+              output.c_str(), FormatBytes((*reader)->image_size_bytes()).c_str(),
               FormatBytes(summary->image_bytes).c_str(), FormatDuration(summary->seconds).c_str(),
               FormatRate(summary->image_bytes / std::max(summary->seconds, 1e-9)).c_str());
   return kExitOk;

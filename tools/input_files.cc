@@ -1,0 +1,61 @@
+// Input and output paths of the lazysnap commands.
+#include "tools/input_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_format.h"
+#include "base/atomic_file.h"
+#include "base/errno_status.h"
+#include "base/file_io.h"
+#include "base/status_macros.h"
+
+namespace lazysnap::cli {
+namespace {
+
+const char* KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+}  // namespace
+
+absl::Status CheckSnapshotPath(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, absl::StrFormat("open %s", path));
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s is %s, not a snapshot file", path, KindOf(st.st_mode)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> OpenInputFile(const std::string& path, std::string_view what) {
+  LAZYSNAP_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NONBLOCK));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoToStatus(errno, absl::StrFormat("fstat %s", path));
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is %s; %s must be a regular file or a block device", path, KindOf(st.st_mode),
+        std::string(what)));
+  }
+  return fd;
+}
+
+absl::Status CheckOutputPath(const std::string& output, const std::string& input) {
+  LAZYSNAP_RETURN_IF_ERROR(OutputProblem(output));
+  if (!input.empty() && SameFile(output, input)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot write %s: it is the input %s itself, which would be replaced by its own output",
+        output, input));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lazysnap::cli
