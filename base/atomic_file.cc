@@ -91,8 +91,22 @@ absl::Status CheckFinalPath(const std::string& path, bool* exists, struct stat* 
   return absl::OkStatus();
 }
 
+// TempBase: the final name as temporary names start with it. A name near NAME_MAX (255)
+// would leave no room for ".tmp.<pid>.<n>": it is cut and a hash of it added.
+std::string TempBase(const std::string& base) {
+  constexpr size_t kRoomForSuffix = 40;
+  if (base.size() + kRoomForSuffix <= NAME_MAX) return base;
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : base) hash = (hash ^ c) * 1099511628211ull;
+  return absl::StrFormat("%s~%016x", base.substr(0, NAME_MAX - kRoomForSuffix - 17), hash);
+}
+
 std::string TempName(const std::string& final_path, uint64_t n) {
-  return absl::StrFormat("%s.tmp.%d.%d", final_path, ::getpid(), n);
+  const std::string directory = DirectoryOf(final_path);
+  const std::string prefix =
+      final_path.find('/') == std::string::npos ? "" : (directory == "/" ? "/" : directory + "/");
+  return absl::StrFormat("%s%s.tmp.%d.%d", prefix, TempBase(BaseNameOf(final_path)), ::getpid(),
+                         n);
 }
 
 std::atomic<uint64_t> g_temp_counter{0};
@@ -133,7 +147,7 @@ bool SameFile(std::string_view a, std::string_view b) {
 int RemoveStaleTemporaryFiles(std::string_view final_path) {
   const std::string final_string(final_path);
   const std::string directory = DirectoryOf(final_string);
-  const std::string base = BaseNameOf(final_string);
+  const std::string base = TempBase(BaseNameOf(final_string));
   if (base.empty()) return 0;
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(directory.c_str()), ::closedir);
   if (dir == nullptr) return 0;

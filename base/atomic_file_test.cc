@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -181,6 +182,29 @@ TEST(AtomicFile, RefusesPathsThatAreNotRegularFilesBeforeWritingAnything) {
   EXPECT_TRUE(absl::IsNotFound(AtomicFile::Create(dir + "/missing/out").status()));
   EXPECT_EQ(List(dir), before);
   EXPECT_EQ(*ReadFileToString(dir + "/target"), "keep me");
+}
+
+TEST_P(AtomicFileModes, NameOfTheLongestAllowedLengthIsWritten) {
+  // The temporary name must fit too: a name near NAME_MAX failed at the final rename.
+  const std::string dir = FreshDir(absl::StrFormat("long_%d", GetParam()));
+  const std::string path = dir + "/" + std::string(NAME_MAX, 'x');
+  {
+    auto file = AtomicFile::Create(path, Options());
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE(WriteFull(file->fd(), Bytes("long"), file->temp_path()).ok());
+    ASSERT_TRUE(file->Commit().ok());
+  }
+  EXPECT_EQ(*ReadFileToString(path), "long");
+  EXPECT_EQ(List(dir).size(), 1u);
+  // A killed writer's file of such a name is still recognised as stale.
+  int status = InChild([&] {
+    auto file = AtomicFile::Create(path, {.allow_unnamed = false});
+    if (!file.ok()) ::_exit(3);
+    ::kill(::getpid(), SIGKILL);
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << status;
+  EXPECT_EQ(List(dir).size(), 2u);
+  EXPECT_EQ(RemoveStaleTemporaryFiles(path), 1);
 }
 
 TEST(AtomicFile, SameFileSeesThroughLinks) {

@@ -36,6 +36,11 @@ std::string_view ErrnoName(int error_number) {
     case EXDEV: return "EXDEV";
     case EISDIR: return "EISDIR";
     case ENOTDIR: return "ENOTDIR";
+    case ENXIO: return "ENXIO";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP";
+    case EISCONN: return "EISCONN";
+    case ETXTBSY: return "ETXTBSY";
     default: return "errno";
   }
 }

@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kMaxPathBytes = 4096;  // with the terminating NUL
 
-enum SlotState : int { kFree = 0, kFilling = 1, kUnlink = 2, kContinue = 3 };
+enum SlotState : int { kFree = 0, kFilling = 1, kUnlink = 2, kContinue = 3, kRmdir = 4 };
 
 // A slot is claimed (kFree -> kFilling), filled, then published with its action; the
 // handler acts only on published slots, so it never reads a path being written.
@@ -49,6 +49,10 @@ void OnFatalSignal(int signal_number) {
       default:
         break;
     }
+  }
+  // Directories last: the files in them are gone now.
+  for (Slot& slot : g_slots) {
+    if (slot.state.load(std::memory_order_acquire) == kRmdir) ::rmdir(slot.path);
   }
   // End the way the signal would have: it is blocked while this handler runs, so the
   // raised one is delivered, with the default action, as soon as the handler returns.
@@ -99,7 +103,9 @@ absl::Status InstallSignalCleanup() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SignalCleanupEntry> SignalCleanupEntry::UnlinkOnSignal(std::string_view path) {
+namespace {
+
+absl::StatusOr<int> RegisterPath(std::string_view path, SlotState action) {
   if (path.empty() || path.size() >= kMaxPathBytes) {
     return absl::InvalidArgumentError(
         absl::StrFormat("cannot register a path of %d bytes for cleanup", path.size()));
@@ -109,7 +115,22 @@ absl::StatusOr<SignalCleanupEntry> SignalCleanupEntry::UnlinkOnSignal(std::strin
   Slot& s = g_slots[*slot];
   std::memcpy(s.path, path.data(), path.size());
   s.path[path.size()] = '\0';
-  s.state.store(kUnlink, std::memory_order_release);
+  s.state.store(action, std::memory_order_release);
+  return *slot;
+}
+
+}  // namespace
+
+absl::StatusOr<SignalCleanupEntry> SignalCleanupEntry::UnlinkOnSignal(std::string_view path) {
+  auto slot = RegisterPath(path, kUnlink);
+  if (!slot.ok()) return slot.status();
+  return SignalCleanupEntry(*slot);
+}
+
+absl::StatusOr<SignalCleanupEntry> SignalCleanupEntry::RemoveDirectoryOnSignal(
+    std::string_view path) {
+  auto slot = RegisterPath(path, kRmdir);
+  if (!slot.ok()) return slot.status();
   return SignalCleanupEntry(*slot);
 }
 

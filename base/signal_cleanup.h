@@ -32,6 +32,9 @@ class SignalCleanupEntry {
   // UnlinkOnSignal registers `path` (absolute or relative to the working directory at
   // the time of the signal; at most 4095 bytes) to be unlinked.
   static absl::StatusOr<SignalCleanupEntry> UnlinkOnSignal(std::string_view path);
+  // RemoveDirectoryOnSignal registers an (empty by then) directory to be removed, after
+  // every file registered for unlinking is gone.
+  static absl::StatusOr<SignalCleanupEntry> RemoveDirectoryOnSignal(std::string_view path);
   // ContinueOnSignal registers a process, named by a pidfd or a /proc/PID directory
   // descriptor that stays open while registered, to receive SIGCONT.
   static absl::StatusOr<SignalCleanupEntry> ContinueOnSignal(int process_fd);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,28 @@ TEST(SignalCleanup, SignalUnlinksRegisteredPathsOnlyAndStillEndsTheProcess) {
   EXPECT_FALSE(Exists(removed));
   EXPECT_TRUE(Exists(released));
   EXPECT_TRUE(Exists(kept));
+}
+
+TEST(SignalCleanup, DirectoriesAreRemovedAfterTheirFiles) {
+  const std::string dir = TempPath("cleanup_dir");
+  ::mkdir(dir.c_str(), 0755);
+  const std::string file = dir + "/file";
+  Touch(file);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::signal(SIGTERM, SIG_DFL);
+    if (!InstallSignalCleanup().ok()) ::_exit(3);
+    // Registered directory first, as a command makes it before its files.
+    auto d = SignalCleanupEntry::RemoveDirectoryOnSignal(dir);
+    auto f = SignalCleanupEntry::UnlinkOnSignal(file);
+    if (!d.ok() || !f.ok()) ::_exit(4);
+    ::raise(SIGTERM);
+    ::_exit(5);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  EXPECT_FALSE(Exists(dir));
 }
 
 TEST(SignalCleanup, IgnoredSignalStaysIgnored) {
