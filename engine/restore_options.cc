@@ -18,8 +18,16 @@ FeatureRequest FeatureRequestFor(const RestoreOptions& options) {
 
 namespace {
 
-std::string Mib(uint64_t bytes) {
-  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+// Bytes renders a size in the largest binary unit that keeps it above 1.
+std::string Bytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 5) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? absl::StrFormat("%d B", bytes) : absl::StrFormat("%.1f %s", value, kUnits[unit]);
 }
 
 }  // namespace
@@ -71,8 +79,8 @@ absl::Status ValidateRestoreOptions(const RestoreOptions& options, uint64_t chun
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s x %s per read (a %s chunk and its stored form) need %s of chunk buffers, more "
         "than the %s allowed",
-        shape, Mib(chunk_size_bytes + max_stored_length_bytes), Mib(chunk_size_bytes),
-        Mib(bytes), Mib(budget_bytes)));
+        shape, Bytes(chunk_size_bytes + max_stored_length_bytes), Bytes(chunk_size_bytes),
+        Bytes(bytes), Bytes(budget_bytes)));
   }
   return absl::OkStatus();
 }

@@ -33,6 +33,7 @@ TEST(ValidateRestoreOptions, RefusesInRangeValuesThatMultiplyBeyondTheBudget) {
             absl::string_view::npos)
       << status;
   EXPECT_NE(status.message().find("4.0 MiB chunk"), absl::string_view::npos) << status;
+  EXPECT_NE(status.message().find("8.0 TiB of chunk buffers"), absl::string_view::npos) << status;
   options.handler_threads = 2;
   options.reads_in_flight = 8;
   EXPECT_TRUE(ValidateRestoreOptions(options, 4 * kMib, 4 * kMib + 1024, 2, 1024 * kMib).ok());

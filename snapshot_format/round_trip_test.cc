@@ -409,5 +409,18 @@ TEST(Writer, RejectsBadOptionsAndRegions) {
   EXPECT_NE(::access(path.c_str(), F_OK), 0);
 }
 
+TEST(Writer, MemoryBoundGrowsWithThreadsLevelAndChunkSize) {
+  WriterOptions small;
+  const uint64_t two_threads = WriterMemoryBytes(small, 2);
+  EXPECT_GT(two_threads, 6 * (4u << 20));  // six batches of 4 MiB of image at least
+  EXPECT_LT(two_threads, 256u << 20);
+  EXPECT_GT(WriterMemoryBytes(small, 64), 16 * two_threads);
+  WriterOptions heavy;
+  heavy.chunk_size_bytes = 4 << 20;
+  heavy.compression_level = 22;
+  EXPECT_GT(WriterMemoryBytes(heavy, 2), two_threads);
+  EXPECT_GT(WriterMemoryBytes(heavy, 1024), uint64_t{16} << 30);
+}
+
 }  // namespace
 }  // namespace lazysnap

@@ -11,6 +11,8 @@
 
 #include <sys/random.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_estimateCCtxSize_usingCParams
+#include <zstd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -40,6 +42,13 @@ using format::ChunkKind;
 
 // Batches carry about this many image bytes (at least one chunk).
 constexpr uint64_t kBatchTargetBytes = 4 << 20;
+
+// BatchChunks: chunks per batch; BatchCount: batches in the pipeline (two per compressor
+// keep every stage busy).
+uint32_t BatchChunks(uint32_t chunk_size) {
+  return static_cast<uint32_t>(std::max<uint64_t>(1, kBatchTargetBytes / chunk_size));
+}
+size_t BatchCount(int threads) { return 2 * static_cast<size_t>(threads) + 2; }
 // The output thread writes the file in pieces of this size.
 constexpr size_t kOutputBufferBytes = 4 << 20;
 
@@ -391,6 +400,16 @@ std::array<uint8_t, 16> RandomSnapshotId() {
 
 }  // namespace
 
+uint64_t WriterMemoryBytes(const WriterOptions& options, int threads) {
+  if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const uint32_t chunk_size = std::max<uint32_t>(options.chunk_size_bytes, 1);
+  const uint64_t batch_bytes =
+      uint64_t{BatchChunks(chunk_size)} * (chunk_size + MaxCompressedSize(chunk_size));
+  const uint64_t context_bytes = ZSTD_estimateCCtxSize_usingCParams(
+      ZSTD_getCParams(options.compression_level, chunk_size, options.train_dictionary.dictionary_size_bytes));
+  return BatchCount(threads) * batch_bytes + static_cast<uint64_t>(threads) * context_bytes;
+}
+
 absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view path,
                                            const WriterOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -454,10 +473,9 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
     sections.push_back(section);
   }
 
-  const uint32_t batch_chunks =
-      static_cast<uint32_t>(std::max<uint64_t>(1, kBatchTargetBytes / chunk_size));
+  const uint32_t batch_chunks = BatchChunks(chunk_size);
   const size_t slot_bytes = MaxCompressedSize(chunk_size);
-  Pipeline pipeline(2 * static_cast<size_t>(threads) + 2);
+  Pipeline pipeline(BatchCount(threads));
 
   std::vector<std::thread> compressors;
   for (int i = 0; i < threads; ++i) {

@@ -68,6 +68,14 @@ struct WriteSummary {
   double seconds = 0;  // all of it, training included
 };
 
+// WriterMemoryBytes bounds the memory WriteSnapshot takes for its pipeline with
+// `threads` compression threads (0: one per CPU): the batches in flight (each about
+// 4 MiB of image and its compressed form) and one zstd compression context per thread at
+// options' level and chunk size. The dictionary trainer's sample is not included. A
+// caller can refuse options before any work: --threads 1024 with 4 MiB chunks at level
+// 22 would otherwise take tens of gigabytes.
+uint64_t WriterMemoryBytes(const WriterOptions& options, int threads);
+
 // WriteSnapshot reads `source` and writes the snapshot to `path`. On any error nothing is
 // left at `path` (an existing file there is untouched). InvalidArgument for bad options or
 // regions; errors from the source or the file system otherwise. Training uses
