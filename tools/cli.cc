@@ -1,6 +1,8 @@
 // Command-line plumbing.
 #include "tools/cli.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdio>
 
@@ -123,6 +125,21 @@ int Fail(std::string_view command, const absl::Status& status, bool json) {
     std::printf("%s\n", writer.text().c_str());
   }
   return kExitFailure;
+}
+
+uint64_t HostMemoryBudgetBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return uint64_t{1} << 30;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / 4;
+}
+
+absl::Status CheckMemoryBudget(std::string_view what, uint64_t bytes, std::string_view advice) {
+  const uint64_t budget = HostMemoryBudgetBytes();
+  if (bytes <= budget) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s needs %s, more than a quarter of this host's memory (%s); %s", what,
+      FormatBytes(bytes), FormatBytes(budget), advice));
 }
 
 absl::StatusOr<uint64_t> ParseSize(std::string_view text) {

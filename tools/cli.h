@@ -74,6 +74,15 @@ int UsageError(const CommandSpec& spec, std::string_view message);
 // a document.
 int Fail(std::string_view command, const absl::Status& status, bool json = false);
 
+// HostMemoryBudgetBytes is what one command's buffers may take: a quarter of this host's
+// physical memory. Flags whose product exceeds it (threads x buffer sizes) are refused
+// before any work rather than left to the out-of-memory killer.
+uint64_t HostMemoryBudgetBytes();
+
+// CheckMemoryBudget: OK, or InvalidArgument "<what> needs <bytes>, more than a quarter of
+// this host's memory (<budget>); <advice>".
+absl::Status CheckMemoryBudget(std::string_view what, uint64_t bytes, std::string_view advice);
+
 // ParseSize parses "4096", "64K", "64KiB", "1M", "2G" (binary multiples).
 absl::StatusOr<uint64_t> ParseSize(std::string_view text);
 // ParseInt parses a decimal integer within [min, max].

@@ -3,7 +3,11 @@
 #ifndef LAZYSNAP_TOOLS_COMMANDS_H_
 #define LAZYSNAP_TOOLS_COMMANDS_H_
 
+#include <cstdint>
+#include <string_view>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "tools/cli.h"
 
@@ -22,6 +26,10 @@ const Command& ExtractCommand();
 const Command& FeaturesCommand();
 const Command& RestoreCommand();
 const Command& DemoCommand();
+
+// ParseChunkSize parses a --chunk-size value: a power of two from 4K to 4M
+// (InvalidArgument naming the value otherwise).
+absl::StatusOr<uint32_t> ParseChunkSize(std::string_view text);
 
 // AllCommands in the order `lazysnap --help` lists them.
 std::vector<const Command*> AllCommands();

@@ -2,16 +2,23 @@
 // check it, restore it eagerly and lazily, verify every byte, and compare.
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
+#include "base/errno_status.h"
 #include "base/file_io.h"
+#include "base/signal_cleanup.h"
+#include "base/status_macros.h"
 #include "engine/guest_memory.h"
 #include "engine/kernel.h"
 #include "snapshot_format/image_decoder.h"
@@ -29,7 +36,7 @@ namespace {
 
 const CommandSpec kDemoSpec = {
     .name = "demo",
-    .synopsis = "[--size SIZE] [--dir DIR] [--keep]",
+    .synopsis = "[--size SIZE] [--dir DIR] [--chunk-size SIZE] [--keep]",
     .summary = "make a memory-like image, snapshot, verify and restore it eagerly and lazily",
     .description =
         "Writes a synthetic memory image (about 40% zero pages, runs of heap-like and\n"
@@ -39,12 +46,13 @@ const CommandSpec kDemoSpec = {
         "                `extract` does, into memory instead of a file)\n"
         "  lazy ws:10    restore lazily and touch a random 10% of the pages\n"
         "  lazy full     restore lazily and touch every page in order\n"
-        "Two toucher threads each time. The files go to a temporary directory that is\n"
-        "removed at the end unless --keep is given.",
+        "Two toucher threads each time. The files go to a new directory (in DIR, or the\n"
+        "temporary directory) that is removed at the end, or when the demo is interrupted,\n"
+        "unless --keep is given. The image must fit in a quarter of this host's memory.",
     .min_positional = 0,
     .max_positional = 0,
     .flags = {{"size", "SIZE", "image size (default 1G)"},
-              {"dir", "DIR", "directory for the image and snapshot (default: a new temporary one)"},
+              {"dir", "DIR", "where to make the demo's own directory (default: the temporary directory)"},
               {"chunk-size", "SIZE", "snapshot chunk size (default 32K)"},
               {"keep", "", "keep the image and snapshot"}}};
 
@@ -127,6 +135,56 @@ absl::StatusOr<Row> LazyRestore(const std::string& name, const std::string& snap
   return row;
 }
 
+// DemoFiles: the demo's own directory (always a new one, so that no file of the user's
+// is overwritten or removed) and what is in it, removed at the end and also when a
+// signal ends the demo (base/signal_cleanup.h) unless they are to be kept.
+struct DemoFiles {
+  std::string dir;
+  std::string image;
+  std::string snapshot;
+  std::vector<SignalCleanupEntry> on_signal;
+};
+
+absl::StatusOr<DemoFiles> MakeDemoFiles(const std::string& parent, bool keep) {
+  DemoFiles files;
+  std::string pattern = parent + "/lazysnap-demo-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return ErrnoToStatus(errno, absl::StrFormat("mkdtemp %s", pattern));
+  }
+  files.dir = pattern;
+  files.image = files.dir + "/demo.raw";
+  files.snapshot = files.dir + "/demo.lzs";
+  if (!keep) {
+    LAZYSNAP_ASSIGN_OR_RETURN(SignalCleanupEntry dir,
+                              SignalCleanupEntry::RemoveDirectoryOnSignal(files.dir));
+    files.on_signal.push_back(std::move(dir));
+    for (const std::string* path : {&files.image, &files.snapshot}) {
+      LAZYSNAP_ASSIGN_OR_RETURN(SignalCleanupEntry file, SignalCleanupEntry::UnlinkOnSignal(*path));
+      files.on_signal.push_back(std::move(file));
+    }
+  }
+  return files;
+}
+
+// CheckDemoSize: the eager restore holds the whole image in memory and the lazy full
+// touch restores all of it; the directory holds the image and its snapshot.
+absl::Status CheckDemoSize(uint64_t size, const std::string& parent) {
+  LAZYSNAP_RETURN_IF_ERROR(CheckMemoryBudget(
+      absl::StrFormat("--size %s (restored whole, twice)", FormatBytes(size)), size,
+      "give a smaller --size"));
+  struct statvfs fs;
+  if (::statvfs(parent.c_str(), &fs) == 0) {
+    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    // The image, and a snapshot at most about as large.
+    if (free_bytes / 2 < size) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "--size %s: %s holds only %s free, less than the image and its snapshot need",
+          FormatBytes(size), parent, FormatBytes(free_bytes)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 int RunDemo(const ParsedArgs& args) {
   const CommandSpec& spec = kDemoSpec;
   uint64_t size = 1ull << 30;
@@ -137,24 +195,23 @@ int RunDemo(const ParsedArgs& args) {
   }
   WriterOptions writer;
   if (args.Has("chunk-size")) {
-    auto parsed = ParseSize(args.Value("chunk-size"));
+    auto parsed = ParseChunkSize(args.Value("chunk-size"));
     if (!parsed.ok()) return UsageError(spec, std::string(parsed.status().message()));
-    writer.chunk_size_bytes = static_cast<uint32_t>(std::min<uint64_t>(*parsed, UINT32_MAX));
+    writer.chunk_size_bytes = *parsed;
   }
-  std::string dir = args.Value("dir");
-  const bool made_dir = dir.empty();
-  if (!made_dir && !std::filesystem::is_directory(dir)) {
-    return UsageError(spec, absl::StrFormat("--dir %s: not a directory", dir));
+  std::string parent = args.Value("dir");
+  if (!parent.empty() && !std::filesystem::is_directory(parent)) {
+    return UsageError(spec, absl::StrFormat("--dir %s: not a directory", parent));
   }
-  if (made_dir) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lazysnap-demo-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      return Fail(spec.name, absl::InternalError(absl::StrFormat("mkdtemp %s failed", pattern)));
-    }
-    dir = pattern;
+  if (parent.empty()) parent = std::filesystem::temp_directory_path().string();
+  if (absl::Status status = CheckDemoSize(size, parent); !status.ok()) {
+    return Fail(spec.name, status);
   }
-  const std::string image = dir + "/demo.raw";
-  const std::string snapshot = dir + "/demo.lzs";
+  auto made = MakeDemoFiles(parent, args.Has("keep"));
+  if (!made.ok()) return Fail(spec.name, made.status());
+  const DemoFiles& files = *made;
+  const std::string& image = files.image;
+  const std::string& snapshot = files.snapshot;
   auto cleanup = [&] {
     if (args.Has("keep")) {
       std::printf("\nkept %s and %s\n", image.c_str(), snapshot.c_str());
@@ -163,7 +220,7 @@ int RunDemo(const ParsedArgs& args) {
     std::error_code ignored;
     std::filesystem::remove(image, ignored);
     std::filesystem::remove(snapshot, ignored);
-    if (made_dir) std::filesystem::remove(dir, ignored);
+    std::filesystem::remove(files.dir, ignored);
   };
   auto fail = [&](const absl::Status& status) {
     cleanup();

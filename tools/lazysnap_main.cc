@@ -1,4 +1,5 @@
 // lazysnap: create, inspect, verify, extract and lazily restore memory snapshots.
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -65,7 +66,16 @@ int Main(int argc, char** argv) {
     }
     auto args = Parse(command->spec, argc - 1, argv + 1);
     if (!args.ok()) return UsageError(command->spec, std::string(args.status().message()));
-    return command->run(*args);
+    const int code = command->run(*args);
+    // A result that could not be written (stdout on a full disk, /dev/full) is a
+    // failure: a script reading it would otherwise take silence for success.
+    errno = 0;
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      std::fprintf(stderr, "lazysnap %s: writing standard output: %s\n", argv[1],
+                   errno != 0 ? std::strerror(errno) : "error");
+      return code == kExitOk ? kExitFailure : code;
+    }
+    return code;
   }
   std::fprintf(stderr, "lazysnap: unknown command '%s' (see: lazysnap --help)\n", argv[1]);
   return kExitUsage;

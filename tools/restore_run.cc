@@ -26,15 +26,6 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// MemoryBudgetBytes: what one restore's buffers and touch plan may take, a quarter of
-// this host's memory, so that in-range flags cannot multiply into an out-of-memory kill.
-uint64_t MemoryBudgetBytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return uint64_t{1} << 30;
-  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / 4;
-}
-
 // OpenVerifyImage opens the raw image restored pages are compared with: a regular file
 // or a block device (never a FIFO, whose open would wait for a writer), at least as long
 // as the snapshot's image.
@@ -82,7 +73,7 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   }
 
   // Flags that are each in range can still ask for terabytes together.
-  const uint64_t budget = MemoryBudgetBytes();
+  const uint64_t budget = HostMemoryBudgetBytes();
   const int cpus = LinuxKernel().online_cpus();
   if (absl::Status valid = ValidateRestoreOptions(options.restore, reader->chunk_size_bytes(),
                                                   reader->max_stored_length_bytes(), cpus,
@@ -94,13 +85,11 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   }
   std::vector<uint64_t> lengths;
   for (const format::Region& region : reader->regions()) lengths.push_back(region.length_bytes);
-  if (const uint64_t plan_bytes = PlanMemoryBytes(lengths, options.pattern); plan_bytes > budget) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--access %s of %s of memory needs %s to plan its page touches, more than a quarter "
-        "of this host's memory (%s): touch a smaller working set (ws:PCT)",
-        options.pattern.ToString(), FormatBytes(result.memory_bytes), FormatBytes(plan_bytes),
-        FormatBytes(budget)));
-  }
+  LAZYSNAP_RETURN_IF_ERROR(CheckMemoryBudget(
+      absl::StrFormat("--access %s of %s of memory", options.pattern.ToString(),
+                      FormatBytes(result.memory_bytes)),
+      PlanMemoryBytes(lengths, options.pattern),
+      "touch a smaller working set (ws:PCT)"));
 
   LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<TouchGuard> guard, TouchGuard::Create());
   RestoreOptions restore = options.restore;

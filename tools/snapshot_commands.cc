@@ -2,10 +2,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -114,15 +116,9 @@ int RunCreate(const ParsedArgs& args) {
   if (!args.Has("output")) return UsageError(spec, "missing -o SNAP");
   WriterOptions options;
   if (args.Has("chunk-size")) {
-    auto size = ParseSize(args.Value("chunk-size"));
+    auto size = ParseChunkSize(args.Value("chunk-size"));
     if (!size.ok()) return UsageError(spec, std::string(size.status().message()));
-    if (!format::IsPowerOfTwo(*size) || *size < format::kMinChunkSizeBytes ||
-        *size > format::kMaxChunkSizeBytes) {
-      return UsageError(spec, absl::StrFormat("--chunk-size %s: must be a power of two from 4K "
-                                              "to 4M",
-                                              args.Value("chunk-size")));
-    }
-    options.chunk_size_bytes = static_cast<uint32_t>(*size);
+    options.chunk_size_bytes = *size;
   }
   if (args.Has("level")) {
     auto [min_level, max_level] = CompressionLevelRange();
@@ -165,6 +161,19 @@ int RunCreate(const ParsedArgs& args) {
     }
     options.train_dictionary.only_if_it_pays = false;
     options.train_dictionary.required = true;
+  }
+  // Threads, chunk size and level are each in range, but multiply: refuse what the
+  // out-of-memory killer would end (the dictionary sample is held while training).
+  if (absl::Status budget = CheckMemoryBudget(
+          absl::StrFormat("--threads %d with %s chunks at level %d, and a %s dictionary sample",
+                          options.threads > 0 ? options.threads
+                                              : static_cast<int>(std::thread::hardware_concurrency()),
+                          FormatBytes(options.chunk_size_bytes), options.compression_level,
+                          FormatBytes(options.train_dictionary.sample_bytes)),
+          WriterMemoryBytes(options, options.threads) + 2 * options.train_dictionary.sample_bytes,
+          "lower --threads, --chunk-size, --level or --dictionary-sample");
+      !budget.ok()) {
+    return UsageError(spec, std::string(budget.message()));
   }
   std::vector<format::Region> regions;
   for (const std::string& text : args.Values("region")) {
@@ -313,6 +322,16 @@ const CommandSpec kVerifySpec = {
     .flags = {{"threads", "N", "decoding threads (default: one per CPU)"},
               {"json", "", "print the result as JSON on stdout"}}};
 
+// CheckDecodeMemory: each decoding thread holds a chunk and its stored bytes.
+absl::Status CheckDecodeMemory(const SnapshotReader& reader, int threads) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  const uint64_t busy = std::min<uint64_t>(static_cast<uint64_t>(std::max(n, 1)),
+                                           std::max<uint64_t>(reader.chunk_count(), 1));
+  return CheckMemoryBudget(
+      absl::StrFormat("--threads %d with %s chunks", n, FormatBytes(reader.chunk_size_bytes())),
+      busy * (reader.chunk_size_bytes() + reader.max_stored_length_bytes()), "lower --threads");
+}
+
 // VerifyJson prints verify's JSON result: the summary when sound, else the error.
 void PrintVerifyJson(const std::string& path, const absl::StatusOr<DecodeImageSummary>& summary) {
   JsonWriter json;
@@ -341,6 +360,8 @@ int RunVerify(const ParsedArgs& args) {
     summary = problem;
   } else if (auto opened = SnapshotReader::Open(path); !opened.ok()) {
     summary = opened.status();
+  } else if (absl::Status memory = CheckDecodeMemory(**opened, *threads); !memory.ok()) {
+    summary = memory;
   } else {
     reader = std::move(*opened);
   }
@@ -398,6 +419,9 @@ int RunExtract(const ParsedArgs& args) {
   }
   auto reader = SnapshotReader::Open(path);
   if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
+  if (absl::Status memory = CheckDecodeMemory(**reader, *threads); !memory.ok()) {
+    return Fail(kExtractSpec.name, memory);
+  }
   Progress progress("extract", Progress::StderrIsTerminal());
   DecodeImageOptions options;
   options.threads = *threads;
@@ -413,6 +437,16 @@ int RunExtract(const ParsedArgs& args) {
 }
 
 }  // namespace
+
+absl::StatusOr<uint32_t> ParseChunkSize(std::string_view text) {
+  auto size = ParseSize(text);
+  if (!size.ok() || !format::IsPowerOfTwo(*size) || *size < format::kMinChunkSizeBytes ||
+      *size > format::kMaxChunkSizeBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--chunk-size %s: must be a power of two from 4K to 4M", text));
+  }
+  return static_cast<uint32_t>(*size);
+}
 
 const Command& CreateCommand() {
   static const Command command{kCreateSpec, RunCreate};
