@@ -16,22 +16,6 @@ FeatureRequest FeatureRequestFor(const RestoreOptions& options) {
   return request;
 }
 
-namespace {
-
-// Bytes renders a size in the largest binary unit that keeps it above 1.
-std::string Bytes(uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 5) {
-    value /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? absl::StrFormat("%d B", bytes) : absl::StrFormat("%.1f %s", value, kUnits[unit]);
-}
-
-}  // namespace
-
 uint64_t RestoreBufferBytes(const RestoreOptions& options, uint64_t chunk_size_bytes,
                             uint64_t max_stored_length_bytes, int online_cpus) {
   const uint64_t pair = chunk_size_bytes + max_stored_length_bytes;
@@ -77,10 +61,9 @@ absl::Status ValidateRestoreOptions(const RestoreOptions& options, uint64_t chun
             : absl::StrFormat("handler_threads %d x reads_in_flight %d", threads,
                               options.reads_in_flight);
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s x %s per read (a %s chunk and its stored form) need %s of chunk buffers, more "
-        "than the %s allowed",
-        shape, Bytes(chunk_size_bytes + max_stored_length_bytes), Bytes(chunk_size_bytes),
-        Bytes(bytes), Bytes(budget_bytes)));
+        "%s x %d bytes per read (a %d-byte chunk and its stored form) need %d bytes of chunk "
+        "buffers, more than the %d allowed",
+        shape, chunk_size_bytes + max_stored_length_bytes, chunk_size_bytes, bytes, budget_bytes));
   }
   return absl::OkStatus();
 }

@@ -75,14 +75,17 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   // Flags that are each in range can still ask for terabytes together.
   const uint64_t budget = HostMemoryBudgetBytes();
   const int cpus = LinuxKernel().online_cpus();
-  if (absl::Status valid = ValidateRestoreOptions(options.restore, reader->chunk_size_bytes(),
+  const int handlers =
+      options.restore.handler_threads > 0 ? options.restore.handler_threads : cpus;
+  LAZYSNAP_RETURN_IF_ERROR(CheckMemoryBudget(
+      absl::StrFormat("--handler-threads %d x --reads-in-flight %d with %s chunks", handlers,
+                      options.restore.reads_in_flight, FormatBytes(reader->chunk_size_bytes())),
+      RestoreBufferBytes(options.restore, reader->chunk_size_bytes(),
+                         reader->max_stored_length_bytes(), cpus),
+      "lower --handler-threads or --reads-in-flight"));
+  LAZYSNAP_RETURN_IF_ERROR(ValidateRestoreOptions(options.restore, reader->chunk_size_bytes(),
                                                   reader->max_stored_length_bytes(), cpus,
-                                                  budget);
-      !valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s (--handler-threads, --reads-in-flight: a quarter of this host's memory)",
-        valid.message()));
-  }
+                                                  budget));
   std::vector<uint64_t> lengths;
   for (const format::Region& region : reader->regions()) lengths.push_back(region.length_bytes);
   LAZYSNAP_RETURN_IF_ERROR(CheckMemoryBudget(
