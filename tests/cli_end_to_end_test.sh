@@ -298,7 +298,8 @@ for sig in (signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal
     p.send_signal(sig)
     p.wait()
     left = leftovers("interrupted.raw")
-    complete = p.returncode == 0 and left == ["interrupted.raw"] and \
+    # A signal after the rename finds the image complete: then it must be the whole of it.
+    complete = left == ["interrupted.raw"] and p.returncode in (0, -sig) and \
         open(f"{work}/interrupted.raw", "rb").read() == open(f"{work}/../image.raw", "rb").read()
     if not complete and (p.returncode != -sig or left):
         print(f"extract, signal {sig}: exit {p.returncode}, left {left}")

@@ -112,9 +112,10 @@ SCENARIOS=(
 )
 
 apply() {  # apply "thp always; mthp never; sysctl 0; dev 000"
-  local IFS=';'
-  for step in $1; do
-    read -r what value <<<"$step"
+  local steps step what value
+  IFS=';' read -ra steps <<<"$1"
+  for step in "${steps[@]}"; do
+    IFS=' ' read -r what value <<<"$step"
     case $what in
       thp) echo "$value" >"$THP/enabled" ;;
       mthp) set_mthp "$value" ;;
@@ -141,7 +142,8 @@ run_as() {
 # outcome LOG EXIT: "pass", "pass, N skipped", or "FAIL (exit E)".
 outcome() {
   local log=$1 code=$2 skipped
-  skipped=$(grep -c '^\[  SKIPPED \] [A-Za-z]' "$log")
+  # gtest lists each skipped test twice: as it runs ("... (12 ms)") and in the summary.
+  skipped=$(grep -c '^\[  SKIPPED \] [A-Za-z][^ ]*$' "$log")
   skipped=$((skipped + $(grep -c '^SKIP ' "$log")))
   if [[ $code -ne 0 ]]; then
     echo "FAIL (exit $code)"
@@ -184,8 +186,10 @@ for scenario in "${SCENARIOS[@]}"; do
     continue
   fi
   row="| $name | $user | ${settings:-as found} | "
-  features=$(run_as "$user" "$BIN/runfiles/lazysnap/tools/lazysnap" features 2>&1 | tail -1)
-  row+="${features#lazysnap } | "
+  # How lazysnap reached userfaultfd here, and whether it can restore.
+  features=$(run_as "$user" "$BIN/runfiles/lazysnap/tools/lazysnap" features 2>&1 |
+    sed -n 's/^userfaultfd *//p; s/^lazysnap \(can\(not\)\{0,1\} restore here\).*/\1/p' | paste -sd ';')
+  row+="${features} | "
   for t in "${TESTS[@]}"; do
     log="$OUT/$name.${t##*/}.log"
     run_as "$user" timeout 900 "$BIN/$t" >"$log" 2>&1
