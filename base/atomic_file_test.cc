@@ -100,7 +100,9 @@ TEST_P(AtomicFileModes, UncommittedFileLeavesNothingBehind) {
     auto file = AtomicFile::Create(dir + "/out", Options());
     ASSERT_TRUE(file.ok()) << file.status();
     ASSERT_TRUE(WriteFull(file->fd(), Bytes("partial"), file->temp_path()).ok());
-    if (!file->unnamed()) EXPECT_EQ(List(dir), std::vector<std::string>{file->temp_path().substr(dir.size() + 1)});
+    if (!file->unnamed()) {
+      EXPECT_EQ(List(dir), std::vector<std::string>{file->temp_path().substr(dir.size() + 1)});
+    }
   }
   EXPECT_TRUE(List(dir).empty());
 }

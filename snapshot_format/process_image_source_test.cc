@@ -630,7 +630,9 @@ TEST(ProcessStopGuard, SignalEndingTheCapturerResumesTheProcess) {
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
   // Blocks until the child is continued; hangs (and times out) if it never is.
   ASSERT_EQ(::waitpid(target, &status, WUNTRACED | WCONTINUED), target);
-  if (WIFSTOPPED(status)) ASSERT_EQ(::waitpid(target, &status, WCONTINUED), target);
+  if (WIFSTOPPED(status)) {
+    ASSERT_EQ(::waitpid(target, &status, WCONTINUED), target);
+  }
   EXPECT_TRUE(WIFCONTINUED(status)) << status;
 }
 
