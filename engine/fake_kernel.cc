@@ -144,14 +144,6 @@ IoUringSupport FakeKernel::ProbeIoUring() {
   return {true, "io_uring with IORING_OP_READ (fake)"};
 }
 
-absl::StatusOr<std::unique_ptr<AsyncReader>> FakeKernel::CreateIoUringReader(uint32_t entries) {
-  if (!config_.io_uring) return ErrnoToStatus(EPERM, "io_uring_setup (fake)");
-  return LinuxKernel().CreatePreadReader(entries);
-}
-
-std::unique_ptr<AsyncReader> FakeKernel::CreatePreadReader(uint32_t entries) {
-  return LinuxKernel().CreatePreadReader(entries);
-}
 
 std::vector<FakeKernelConfig> FakeKernelPersonalities() {
   const FeatureSet k411 = Bit(UffdFeature::kEventFork) | Bit(UffdFeature::kEventRemap) |

@@ -66,9 +66,6 @@ class FakeKernel : public Kernel {
   UffdIoctlResult UffdZeropage(int uffd, uint64_t start, uint64_t length, bool wake) override;
   UffdIoctlResult UffdPoison(int uffd, uint64_t start, uint64_t length, bool wake) override;
   absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override;
-  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
-    return LinuxKernel().Pread(fd, buffer, length, offset);
-  }
   void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
                  uint32_t timeout_us) override {
     LinuxKernel().FutexWait(word, expected, timeout_us);
@@ -88,8 +85,6 @@ class FakeKernel : public Kernel {
   int online_cpus() override { return 2; }
   std::string KernelRelease() override { return config_.release; }
   IoUringSupport ProbeIoUring() override;
-  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override;
-  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override;
 
  private:
   // Count counts a call; returns the errno to fail it with, or 0.
@@ -139,9 +134,6 @@ class ForwardingKernel : public Kernel {
   absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override {
     return real().ReadUffdMessages(uffd, messages);
   }
-  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
-    return real().Pread(fd, buffer, length, offset);
-  }
   void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
                  uint32_t timeout_us) override {
     real().FutexWait(word, expected, timeout_us);
@@ -171,12 +163,6 @@ class ForwardingKernel : public Kernel {
   int online_cpus() override { return real().online_cpus(); }
   std::string KernelRelease() override { return real().KernelRelease(); }
   IoUringSupport ProbeIoUring() override { return real().ProbeIoUring(); }
-  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override {
-    return real().CreateIoUringReader(entries);
-  }
-  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override {
-    return real().CreatePreadReader(entries);
-  }
 
  private:
   static Kernel& real() { return LinuxKernel(); }

@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "absl/status/status.h"
+#include "engine/chunk_source.h"
 #include "engine/kernel.h"
 #include "engine/uffd_features.h"
 
@@ -56,8 +58,12 @@ struct RestoreOptions {
   // Populate in the background: an idle-priority thread installs every chunk not yet
   // installed, in order, so that later touches find memory present.
   bool background_populate = false;
-  // Use io_uring for chunk reads (falls back to pread when unavailable).
+  // Use io_uring for chunk reads of a local file (falls back to pread when unavailable).
   bool use_io_uring = true;
+  // Where chunks' stored bytes come from; nullptr means the snapshot's own file
+  // (DefaultChunkSource). A source must serve the same snapshot: the engine verifies
+  // every chunk's checksums whatever the source.
+  std::shared_ptr<ChunkSource> chunk_source;
   // Refuse UFFD_USER_MODE_ONLY descriptors (a VM runtime must: KVM faults are kernel
   // faults).
   bool require_kernel_faults = false;

@@ -32,7 +32,7 @@ class SessionState {
   std::vector<uint64_t> addresses;
   std::optional<Userfaultfd> uffd;
   std::vector<RangeRegistration> registrations;
-  UniqueFd snapshot_fd;
+  std::shared_ptr<ChunkSource> source;
   UniqueFd stop_fd;
   std::unique_ptr<ChunkMap> map;
   SessionCounters counters;
@@ -59,7 +59,15 @@ absl::Status SessionState::Serve(uint64_t range_ioctls) {
         "%s: chunk size %d is not a multiple of this host's page size %d", snapshot->path(),
         snapshot->chunk_size_bytes(), page));
   }
-  LAZYSNAP_ASSIGN_OR_RETURN(snapshot_fd, snapshot->DuplicateFd());
+  source = options.chunk_source != nullptr
+               ? options.chunk_source
+               : DefaultChunkSource(*snapshot, {.use_io_uring = options.use_io_uring});
+  if (options.serving == ServingMode::kSigbus && !source->can_read_quietly()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: ServingMode::kSigbus needs a source that can be read from a signal handler (a "
+        "local file); use kHandlerThreads",
+        source->name()));
+  }
   LAZYSNAP_ASSIGN_OR_RETURN(stop_fd, kernel->CreateEventFd());
   map = std::make_unique<ChunkMap>(*snapshot, addresses, static_cast<uint32_t>(page));
   const bool can_zeropage = (range_ioctls & static_cast<uint64_t>(RangeIoctl::kZeropage)) != 0;
@@ -70,7 +78,7 @@ absl::Status SessionState::Serve(uint64_t range_ioctls) {
   worker_count = options.handler_threads > 0 ? options.handler_threads : kernel->online_cpus();
   // Barrier slots: the handler threads (or the SIGBUS event thread), then Close's
   // finish-restore workers.
-  context = std::make_unique<ServingContext>(*kernel, uffd->fd(), *snapshot, snapshot_fd.get(),
+  context = std::make_unique<ServingContext>(*kernel, uffd->fd(), *snapshot, *source,
                                              *map, *installer, counters, options, stop_fd.get(),
                                              2 * worker_count);
   if (options.serving == ServingMode::kSigbus) {

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "base/file_io.h"
+#include "engine/fake_chunk_source.h"
 #include "engine/fake_kernel.h"
 #include "snapshot_format/image_source.h"
 #include "snapshot_format/snapshot_writer.h"
@@ -632,42 +633,17 @@ TEST(RestoreSession, RemovedPagesReadAsZerosNotSnapshotBytes) {
   EXPECT_GE(stats.faults_after_remove, 1u);
 }
 
-// SlowReadsKernel delays every chunk read, so that touchers are reliably blocked.
-class SlowReadsKernel : public ForwardingKernel {
- public:
-  class SlowReader : public AsyncReader {
-   public:
-    explicit SlowReader(std::unique_ptr<AsyncReader> inner) : inner_(std::move(inner)) {}
-    uint32_t capacity() const override { return inner_->capacity(); }
-    absl::Status Queue(int fd, std::span<uint8_t> buffer, uint64_t offset, uint64_t tag) override {
-      return inner_->Queue(fd, buffer, offset, tag);
-    }
-    absl::Status Submit() override {
-      std::this_thread::sleep_for(std::chrono::milliseconds(30));
-      return inner_->Submit();
-    }
-    absl::StatusOr<size_t> Reap(std::span<ReadCompletion> out, bool wait) override {
-      return inner_->Reap(out, wait);
-    }
-    int poll_fd() const override { return inner_->poll_fd(); }
-    const char* name() const override { return "slow"; }
-
-   private:
-    std::unique_ptr<AsyncReader> inner_;
-  };
-  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t) override {
-    return absl::UnavailableError("slow kernel: no io_uring");
-  }
-  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override {
-    return std::make_unique<SlowReader>(ForwardingKernel::CreatePreadReader(entries));
-  }
-};
+// SlowSource delays every chunk read, so that touchers are reliably blocked.
+std::shared_ptr<FakeChunkSource> SlowSource(const TestSnapshot& t) {
+  auto source = std::make_shared<FakeChunkSource>(t.reader->file());
+  source->SetDelay(std::chrono::milliseconds(30));
+  return source;
+}
 
 TEST(RestoreSession, DestroyedWhileTouchersAreBlockedNeitherHangsNorCorrupts) {
   TestSnapshot t = MakeSnapshot(64 * 65536, {{0, 64 * 65536, 0}}, 65536, kAllKinds);
-  SlowReadsKernel kernel;
   RestoreOptions options;
-  options.kernel = &kernel;
+  options.chunk_source = SlowSource(t);
   options.handler_threads = 1;
   options.readahead_chunks = 0;
   START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
@@ -691,9 +667,8 @@ TEST(RestoreSession, DestroyedWhileTouchersAreBlockedNeitherHangsNorCorrupts) {
 
 TEST(RestoreSession, DiscardReleasesBlockedTouchersWithZeros) {
   TestSnapshot t = MakeSnapshot(16 * 65536, {{0, 16 * 65536, 0}}, 65536, {Fill::kText});
-  SlowReadsKernel kernel;
   RestoreOptions options;
-  options.kernel = &kernel;
+  options.chunk_source = SlowSource(t);
   options.handler_threads = 1;
   options.readahead_chunks = 0;
   START_OR_SKIP(session, RestoreSession::Start(t.reader, options));

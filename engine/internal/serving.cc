@@ -174,11 +174,9 @@ HandlerThread::HandlerThread(ServingContext& ctx, int index) : ctx_(ctx), index_
 
 absl::Status HandlerThread::Init() {
   const uint32_t depth = std::max<uint32_t>(1, ctx_.options.reads_in_flight);
-  if (ctx_.options.use_io_uring) {
-    auto reader = ctx_.kernel.CreateIoUringReader(depth);
-    if (reader.ok()) reader_ = std::move(*reader);
-  }
-  if (reader_ == nullptr) reader_ = ctx_.kernel.CreatePreadReader(depth);
+  auto reader = ctx_.source.NewReader(depth);
+  if (!reader.ok()) return reader.status();
+  reader_ = std::move(*reader);
   auto decoder = ChunkDecoder::Create();
   if (!decoder.ok()) return decoder.status();
   decoder_ = std::make_unique<ChunkDecoder>(std::move(*decoder));
@@ -426,9 +424,9 @@ void HandlerThread::QueueRead(Slot& slot) {
   uint8_t* target = stored.kind == format::ChunkKind::kRaw ? slot.buffers->decoded.get()
                                                            : slot.buffers->stored.get();
   absl::Status queued = reader_->Queue(
-      ctx_.snapshot_fd,
+      stored, slot.bytes_read,
       {target + slot.bytes_read, stored.stored_length_bytes - slot.bytes_read},
-      stored.file_offset_bytes + slot.bytes_read, static_cast<uint64_t>(&slot - slots_.data()));
+      static_cast<uint64_t>(&slot - slots_.data()));
   if (!queued.ok()) Complete(slot, -EIO);
 }
 
@@ -447,7 +445,7 @@ void HandlerThread::Complete(Slot& slot, int64_t result) {
   if (result < 0 || (result == 0 && slot.bytes_read < stored.stored_length_bytes)) {
     ctx_.FailChunk(slot.chunk,
                    absl::DataLossError(absl::StrFormat(
-                       "%s: chunk %d: reading %d bytes at offset %d: %s", ctx_.snapshot.path(),
+                       "%s: chunk %d: reading %d bytes at offset %d: %s", ctx_.source.name(),
                        slot.chunk, stored.stored_length_bytes, stored.file_offset_bytes,
                        result < 0 ? std::strerror(static_cast<int>(-result))
                                   : "unexpected end of file")));
@@ -589,10 +587,39 @@ ChunkWorker::ChunkWorker(ServingContext& ctx, bool drains_events, int reader)
     : ctx_(ctx), drains_events_(drains_events), reader_(reader) {}
 
 absl::Status ChunkWorker::Init() {
+  auto reader = ctx_.source.NewReader(1);
+  if (!reader.ok()) return reader.status();
+  chunk_reader_ = std::move(*reader);
   auto decoder = ChunkDecoder::Create();
   if (!decoder.ok()) return decoder.status();
   decoder_ = std::make_unique<ChunkDecoder>(std::move(*decoder));
   buffers_ = std::make_unique<ChunkBuffers>(ctx_.snapshot);
+  return absl::OkStatus();
+}
+
+absl::Status ChunkWorker::ReadWhole(const StoredChunk& stored, uint8_t* target) {
+  uint32_t done = 0;
+  while (done < stored.stored_length_bytes) {
+    absl::Status status = chunk_reader_->Queue(stored, done,
+                                         {target + done, stored.stored_length_bytes - done}, 0);
+    if (status.ok()) status = chunk_reader_->Submit();
+    ReadCompletion completion;
+    size_t n = 0;
+    while (status.ok() && n == 0) {
+      auto reaped = chunk_reader_->Reap({&completion, 1}, /*wait=*/true);
+      if (!reaped.ok()) status = reaped.status();
+      else n = *reaped;
+    }
+    if (!status.ok()) return status;
+    if (completion.result <= 0) {
+      return absl::DataLossError(absl::StrFormat(
+          "%s: reading %d bytes at offset %d: %s", ctx_.source.name(),
+          stored.stored_length_bytes, stored.file_offset_bytes,
+          completion.result < 0 ? std::strerror(static_cast<int>(-completion.result))
+                                : "unexpected end of file"));
+    }
+    done += static_cast<uint32_t>(completion.result);
+  }
   return absl::OkStatus();
 }
 
@@ -621,8 +648,7 @@ bool ChunkWorker::Serve(uint64_t chunk, bool include_zero, SessionCounters::Coun
   if (!zero) {
     uint8_t* target = stored.kind == format::ChunkKind::kRaw ? buffers_->decoded.get()
                                                              : buffers_->stored.get();
-    absl::Status read = PreadFull(ctx_.snapshot_fd, {target, stored.stored_length_bytes},
-                                  stored.file_offset_bytes, ctx_.snapshot.path());
+    absl::Status read = ReadWhole(stored, target);
     if (read.ok()) {
       SessionCounters::Add(ctx_.counters.bytes_read, stored.stored_length_bytes);
       read = DecodeInto(ctx_, *decoder_, *location, *buffers_, ctx_.map.InstallLengthOf(chunk));

@@ -22,7 +22,7 @@
 
 #include "absl/status/status.h"
 #include "base/unique_fd.h"
-#include "engine/async_reader.h"
+#include "engine/chunk_source.h"
 #include "engine/internal/chunk_map.h"
 #include "engine/internal/counters.h"
 #include "engine/internal/installer.h"
@@ -58,13 +58,13 @@ class EventBarrier {
 
 class ServingContext {
  public:
-  ServingContext(Kernel& kernel, int uffd, const SnapshotReader& snapshot, int snapshot_fd,
+  ServingContext(Kernel& kernel, int uffd, const SnapshotReader& snapshot, ChunkSource& source,
                  ChunkMap& map, Installer& installer, SessionCounters& counters,
                  const RestoreOptions& options, int stop_fd, int readers)
       : kernel(kernel),
         uffd(uffd),
         snapshot(snapshot),
-        snapshot_fd(snapshot_fd),
+        source(source),
         map(map),
         installer(installer),
         counters(counters),
@@ -75,7 +75,7 @@ class ServingContext {
   Kernel& kernel;
   const int uffd;
   const SnapshotReader& snapshot;
-  const int snapshot_fd;
+  ChunkSource& source;
   ChunkMap& map;
   Installer& installer;
   SessionCounters& counters;
@@ -191,7 +191,7 @@ class HandlerThread {
 
   ServingContext& ctx_;
   const int index_;
-  std::unique_ptr<AsyncReader> reader_;
+  std::unique_ptr<ChunkReader> reader_;
   std::unique_ptr<ChunkDecoder> decoder_;
   std::vector<Slot> slots_;
   std::vector<uffd_msg> messages_;
@@ -226,9 +226,12 @@ class ChunkWorker {
   // installs (fault messages are dropped: their threads are woken by the installs or
   // by unregistering).
   void DrainEvents();
+  // ReadWhole reads all of `stored`'s stored bytes into `target`.
+  absl::Status ReadWhole(const StoredChunk& stored, uint8_t* target);
   ServingContext& ctx_;
   const bool drains_events_;
   const int reader_;
+  std::unique_ptr<ChunkReader> chunk_reader_;
   std::unique_ptr<ChunkDecoder> decoder_;
   std::unique_ptr<ChunkBuffers> buffers_;
 };

@@ -165,8 +165,7 @@ bool SigbusServer::Fetch(Worker& worker, uint64_t chunk) {
   } else {
     uint8_t* target = stored.kind == format::ChunkKind::kRaw ? worker.buffers->decoded.get()
                                                              : worker.buffers->stored.get();
-    const int64_t n = ctx_.kernel.Pread(ctx_.snapshot_fd, target, stored.stored_length_bytes,
-                                        stored.file_offset_bytes);
+    const int64_t n = ctx_.source.ReadQuietly(stored, {target, stored.stored_length_bytes});
     if (n != static_cast<int64_t>(stored.stored_length_bytes)) {
       RefuseQuietly(chunk);
       return false;
