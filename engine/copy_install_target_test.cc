@@ -1,7 +1,8 @@
-// Installer decisions against a scripted kernel: what happens on each outcome of the
+// CopyInstallTarget decisions against a scripted kernel: what happens on each outcome of the
 // userfaultfd range ioctls (EEXIST, partial EAGAIN, EAGAIN without progress, ENOENT,
-// ESRCH, an unexpected errno), and how dropped pages split an install.
-#include "engine/internal/installer.h"
+// ESRCH, an unexpected errno), how dropped pages split an install, and what a handed-over range allows learned from
+// the first attempt.
+#include "engine/internal/copy_install_target.h"
 
 #include <deque>
 
@@ -51,7 +52,7 @@ class ScriptedKernel : public ForwardingKernel {
   }
 };
 
-class InstallerTest : public ::testing::Test {
+class CopyInstallTargetTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::vector<uint8_t> image(4 * 65536, 7);
@@ -67,8 +68,11 @@ class InstallerTest : public ::testing::Test {
     bytes_.assign(65536, 1);
   }
 
-  Installer Make(bool can_zeropage = true) {
-    return Installer(kernel_, /*uffd=*/-1, *map_, counters_, can_zeropage, /*can_poison=*/true);
+  CopyInstallTarget Make(bool can_zeropage = true) {
+    return Make(can_zeropage ? RangeCapability::kYes : RangeCapability::kNo, RangeCapability::kYes);
+  }
+  CopyInstallTarget Make(RangeCapability zeropage, RangeCapability poison) {
+    return CopyInstallTarget(kernel_, /*uffd=*/-1, *map_, counters_, zeropage, poison);
   }
 
   ScriptedKernel kernel_;
@@ -78,9 +82,9 @@ class InstallerTest : public ::testing::Test {
   std::vector<uint8_t> bytes_;
 };
 
-TEST_F(InstallerTest, PresentPageIsSkippedAndTheRestFilled) {
+TEST_F(CopyInstallTargetTest, PresentPageIsSkippedAndTheRestFilled) {
   kernel_.script = {{EEXIST, 0}};
-  InstallResult r = Make().InstallChunk(1, bytes_.data());
+  InstallResult r = Make().Install(1, bytes_.data());
   EXPECT_EQ(r.outcome, InstallOutcome::kDone);
   ASSERT_EQ(kernel_.calls.size(), 2u);
   EXPECT_EQ(kernel_.calls[0].start, kBase + 65536);
@@ -89,9 +93,9 @@ TEST_F(InstallerTest, PresentPageIsSkippedAndTheRestFilled) {
   EXPECT_EQ(counters_.copy_eexist.load(), 1u);
 }
 
-TEST_F(InstallerTest, PartialCopyContinuesWhereItStopped) {
+TEST_F(CopyInstallTargetTest, PartialCopyContinuesWhereItStopped) {
   kernel_.script = {{EAGAIN, 3 * kPage}, {EEXIST, 0}};
-  InstallResult r = Make().InstallChunk(0, bytes_.data());
+  InstallResult r = Make().Install(0, bytes_.data());
   EXPECT_EQ(r.outcome, InstallOutcome::kDone);
   ASSERT_EQ(kernel_.calls.size(), 3u);
   EXPECT_EQ(kernel_.calls[1].start, kBase + 3 * kPage);
@@ -99,33 +103,33 @@ TEST_F(InstallerTest, PartialCopyContinuesWhereItStopped) {
   EXPECT_EQ(kernel_.calls[2].length, 65536 - 4 * kPage);
 }
 
-TEST_F(InstallerTest, ChangingMappingsAskForARetry) {
+TEST_F(CopyInstallTargetTest, ChangingMappingsAskForARetry) {
   kernel_.script = {{EAGAIN, 0}};
-  InstallResult r = Make().InstallChunk(0, bytes_.data());
+  InstallResult r = Make().Install(0, bytes_.data());
   EXPECT_EQ(r.outcome, InstallOutcome::kRetry);
   EXPECT_EQ(kernel_.calls.size(), 1u);
   EXPECT_EQ(counters_.copy_eagain.load(), 1u);
 }
 
-TEST_F(InstallerTest, UnmappedRangeOrExitedProcessIsGone) {
+TEST_F(CopyInstallTargetTest, UnmappedRangeOrExitedProcessIsGone) {
   for (int error : {ENOENT, ESRCH}) {
     kernel_.script = {{error, 0}};
-    EXPECT_EQ(Make().InstallChunk(0, bytes_.data()).outcome, InstallOutcome::kGone) << error;
+    EXPECT_EQ(Make().Install(0, bytes_.data()).outcome, InstallOutcome::kGone) << error;
   }
 }
 
-TEST_F(InstallerTest, UnexpectedErrorNamesTheOperationAndAddress) {
+TEST_F(CopyInstallTargetTest, UnexpectedErrorNamesTheOperationAndAddress) {
   kernel_.script = {{EAGAIN, kPage}, {EFAULT, 0}};
-  InstallResult r = Make().InstallChunk(2, bytes_.data());
+  InstallResult r = Make().Install(2, bytes_.data());
   ASSERT_EQ(r.outcome, InstallOutcome::kError);
   const std::string message(r.status.message());
   EXPECT_NE(message.find("UFFDIO_COPY at 0x7f0000021000"), std::string::npos) << message;
   EXPECT_NE(message.find("EFAULT"), std::string::npos) << message;
 }
 
-TEST_F(InstallerTest, DroppedPagesAreZeroedNotCopied) {
+TEST_F(CopyInstallTargetTest, DroppedPagesAreZeroedNotCopied) {
   map_->MarkRemoved(kBase + 65536 + 2 * kPage, kBase + 65536 + 4 * kPage);
-  InstallResult r = Make().InstallChunk(1, bytes_.data());
+  InstallResult r = Make().Install(1, bytes_.data());
   EXPECT_EQ(r.outcome, InstallOutcome::kDone);
   ASSERT_EQ(kernel_.calls.size(), 3u);
   EXPECT_EQ(kernel_.calls[0].op, "copy");
@@ -137,15 +141,15 @@ TEST_F(InstallerTest, DroppedPagesAreZeroedNotCopied) {
   EXPECT_EQ(kernel_.calls[2].start, kBase + 65536 + 4 * kPage);
 }
 
-TEST_F(InstallerTest, RangesWithoutZeropageGetCopiesOfZeros) {
-  InstallResult r = Make(/*can_zeropage=*/false).InstallZeroChunk(3);
+TEST_F(CopyInstallTargetTest, RangesWithoutZeropageGetCopiesOfZeros) {
+  InstallResult r = Make(/*can_zeropage=*/false).InstallZero(3);
   EXPECT_EQ(r.outcome, InstallOutcome::kDone);
   ASSERT_EQ(kernel_.calls.size(), 1u);
   EXPECT_EQ(kernel_.calls[0].op, "copy");
   EXPECT_EQ(kernel_.calls[0].length, 65536u);
 }
 
-TEST_F(InstallerTest, ZeroPageWakesEvenWhenThePageWasPresent) {
+TEST_F(CopyInstallTargetTest, ZeroPageWakesEvenWhenThePageWasPresent) {
   kernel_.script = {{EEXIST, 0}};
   InstallResult r = Make().ZeroPage(kBase + 5 * kPage);
   EXPECT_EQ(r.outcome, InstallOutcome::kDone);
@@ -182,6 +186,39 @@ TEST(ChunkMap, AddressesChunksAndDroppedPages) {
   EXPECT_FALSE(map.IsRemoved(0x10000000 + 65536));
   EXPECT_TRUE(map.AnyRemoved(0x10000000 + 65536, 65536));
   EXPECT_FALSE(map.AnyRemoved(0x20000000, 3 * 65536));
+}
+
+TEST_F(CopyInstallTargetTest, HandedOverRangeLearnsThatZeropageIsRefused) {
+  // A handed-over range whose registration lazysnap never saw: ZEROPAGE refused with
+  // EINVAL means zeros are copied, then and from then on.
+  CopyInstallTarget target = Make(RangeCapability::kUnknown, RangeCapability::kUnknown);
+  kernel_.script.push_back({EINVAL, 0});
+  InstallResult r = target.InstallZero(3);
+  EXPECT_EQ(r.outcome, InstallOutcome::kDone);
+  ASSERT_EQ(kernel_.calls.size(), 2u);
+  EXPECT_EQ(kernel_.calls[0].op, "zero");
+  EXPECT_EQ(kernel_.calls[1].op, "copy");
+  kernel_.calls.clear();
+  EXPECT_EQ(target.InstallZero(2).outcome, InstallOutcome::kDone);
+  ASSERT_EQ(kernel_.calls.size(), 1u);
+  EXPECT_EQ(kernel_.calls[0].op, "copy");
+}
+
+TEST_F(CopyInstallTargetTest, HandedOverRangeLearnsThatPoisonIsRefused) {
+  CopyInstallTarget target = Make(RangeCapability::kUnknown, RangeCapability::kUnknown);
+  EXPECT_TRUE(target.can_poison());
+  kernel_.script.push_back({EINVAL, 0});
+  EXPECT_EQ(target.Poison(1).outcome, InstallOutcome::kError);
+  EXPECT_FALSE(target.can_poison());
+  kernel_.calls.clear();
+  EXPECT_EQ(target.Poison(1).outcome, InstallOutcome::kError);
+  EXPECT_TRUE(kernel_.calls.empty()) << "a refused POISON is not tried again";
+}
+
+TEST_F(CopyInstallTargetTest, KnownZeropageIsNotGivenUpOnAnError) {
+  // Where the registration said ZEROPAGE is allowed, EINVAL is an error, not a lesson.
+  kernel_.script.push_back({EINVAL, 0});
+  EXPECT_EQ(Make().InstallZero(3).outcome, InstallOutcome::kError);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Installer: COPY / ZEROPAGE / POISON loops.
-#include "engine/internal/installer.h"
+// CopyInstallTarget: COPY / ZEROPAGE / POISON loops.
+#include "engine/internal/copy_install_target.h"
 
 #include <cerrno>
 #include <cstring>
@@ -21,26 +21,11 @@ const char* OpName(Op op) {
   return "?";
 }
 
-}  // namespace
-
-Installer::Installer(Kernel& kernel, int uffd, ChunkMap& map, SessionCounters& counters,
-                     bool can_zeropage, bool can_poison)
-    : kernel_(kernel),
-      uffd_(uffd),
-      map_(map),
-      counters_(counters),
-      can_zeropage_(can_zeropage),
-      can_poison_(can_poison) {
-  if (!can_zeropage_) {
-    zeros_.reset(new uint8_t[map_.chunk_size_bytes()]());
-  }
-}
-
 // RangeLoop runs one range ioctl over [address, address + length) until every page is
 // present, skipping pages that already are.
 template <typename Call>
-static InstallResult RangeLoop(Op op, uint64_t address, uint64_t length, uint32_t page,
-                               SessionCounters& counters, Call call) {
+InstallResult RangeLoop(Op op, uint64_t address, uint64_t length, uint32_t page,
+                        SessionCounters& counters, Call call) {
   uint64_t done = 0;
   while (done < length) {
     UffdIoctlResult r = call(done);
@@ -69,38 +54,71 @@ static InstallResult RangeLoop(Op op, uint64_t address, uint64_t length, uint32_
   return {};
 }
 
-InstallResult Installer::Copy(uint64_t address, const uint8_t* bytes, uint64_t length) {
+}  // namespace
+
+CopyInstallTarget::CopyInstallTarget(Kernel& kernel, int uffd, ChunkMap& map,
+                                     SessionCounters& counters, RangeCapability zeropage,
+                                     RangeCapability poison)
+    : kernel_(kernel),
+      uffd_(uffd),
+      map_(map),
+      counters_(counters),
+      zeropage_(zeropage),
+      poison_(poison) {
+  if (zeropage != RangeCapability::kYes) {
+    zeros_.reset(static_cast<uint8_t*>(std::calloc(map_.chunk_size_bytes(), 1)));
+    if (zeros_ == nullptr) std::abort();  // as new[] would
+  }
+}
+
+uint64_t CopyInstallTarget::register_mode() const { return UFFDIO_REGISTER_MODE_MISSING; }
+
+InstallResult CopyInstallTarget::Copy(uint64_t address, const uint8_t* bytes, uint64_t length) {
   InstallResult result = RangeLoop(Op::kCopy, address, length, map_.page_size_bytes(), counters_,
                                    [&](uint64_t done) {
                                      return kernel_.UffdCopy(uffd_, address + done, bytes + done,
                                                              length - done, /*wake=*/true);
                                    });
-  if (result.outcome == InstallOutcome::kDone) SessionCounters::Add(counters_.bytes_installed, length);
+  if (result.outcome == InstallOutcome::kDone) {
+    SessionCounters::Add(counters_.bytes_installed, length);
+  }
   return result;
 }
 
-InstallResult Installer::Zero(uint64_t address, uint64_t length) {
-  if (!can_zeropage_) {
-    // Ranges without ZEROPAGE (some shmem setups) get copies of a zero chunk.
-    for (uint64_t at = 0; at < length; at += map_.chunk_size_bytes()) {
-      uint64_t n = std::min<uint64_t>(map_.chunk_size_bytes(), length - at);
-      InstallResult r = Copy(address + at, zeros_.get(), n);
-      if (r.outcome != InstallOutcome::kDone) return r;
-    }
-    return {};
+InstallResult CopyInstallTarget::CopyZeros(uint64_t address, uint64_t length) {
+  for (uint64_t at = 0; at < length; at += map_.chunk_size_bytes()) {
+    const uint64_t n = std::min<uint64_t>(map_.chunk_size_bytes(), length - at);
+    InstallResult r = Copy(address + at, zeros_.get(), n);
+    if (r.outcome != InstallOutcome::kDone) return r;
+  }
+  return {};
+}
+
+InstallResult CopyInstallTarget::Zero(uint64_t address, uint64_t length) {
+  if (zeropage_.load(std::memory_order_relaxed) == RangeCapability::kNo) {
+    // Ranges without ZEROPAGE (hugetlbfs, some shmem setups) get copies of zeros.
+    return CopyZeros(address, length);
   }
   InstallResult result = RangeLoop(Op::kZero, address, length, map_.page_size_bytes(), counters_,
                                    [&](uint64_t done) {
                                      return kernel_.UffdZeropage(uffd_, address + done,
                                                                  length - done, /*wake=*/true);
                                    });
+  if (result.outcome == InstallOutcome::kError &&
+      zeropage_.load(std::memory_order_relaxed) == RangeCapability::kUnknown &&
+      absl::IsInvalidArgument(result.status)) {
+    // A handed-over range whose registration we never saw refuses ZEROPAGE: learn it.
+    zeropage_.store(RangeCapability::kNo, std::memory_order_relaxed);
+    return CopyZeros(address, length);
+  }
   if (result.outcome == InstallOutcome::kDone) {
+    zeropage_.store(RangeCapability::kYes, std::memory_order_relaxed);
     SessionCounters::Add(counters_.bytes_zero_installed, length);
   }
   return result;
 }
 
-InstallResult Installer::InstallChunk(uint64_t chunk, const uint8_t* bytes) {
+InstallResult CopyInstallTarget::Install(uint64_t chunk, const uint8_t* bytes) {
   const uint64_t address = map_.AddressOf(chunk);
   const uint32_t length = map_.InstallLengthOf(chunk);
   if (!map_.AnyRemoved(address, length)) return Copy(address, bytes, length);
@@ -119,11 +137,11 @@ InstallResult Installer::InstallChunk(uint64_t chunk, const uint8_t* bytes) {
   return {};
 }
 
-InstallResult Installer::InstallZeroChunk(uint64_t chunk) {
+InstallResult CopyInstallTarget::InstallZero(uint64_t chunk) {
   return Zero(map_.AddressOf(chunk), map_.InstallLengthOf(chunk));
 }
 
-InstallResult Installer::ZeroPage(uint64_t page_address) {
+InstallResult CopyInstallTarget::ZeroPage(uint64_t page_address) {
   InstallResult r = Zero(page_address, map_.page_size_bytes());
   if (r.outcome == InstallOutcome::kDone) {
     // When the page was present already nothing was woken: wake explicitly so a thread
@@ -134,14 +152,25 @@ InstallResult Installer::ZeroPage(uint64_t page_address) {
   return r;
 }
 
-InstallResult Installer::PoisonChunk(uint64_t chunk) {
+InstallResult CopyInstallTarget::Poison(uint64_t chunk) {
+  if (poison_.load(std::memory_order_relaxed) == RangeCapability::kNo) {
+    return {InstallOutcome::kError,
+            absl::UnimplementedError("the range does not allow UFFDIO_POISON")};
+  }
   const uint64_t address = map_.AddressOf(chunk);
   const uint32_t length = map_.InstallLengthOf(chunk);
-  return RangeLoop(Op::kPoison, address, length, map_.page_size_bytes(), counters_,
-                   [&](uint64_t done) {
-                     return kernel_.UffdPoison(uffd_, address + done, length - done,
-                                               /*wake=*/true);
-                   });
+  InstallResult result = RangeLoop(Op::kPoison, address, length, map_.page_size_bytes(),
+                                   counters_, [&](uint64_t done) {
+                                     return kernel_.UffdPoison(uffd_, address + done,
+                                                               length - done, /*wake=*/true);
+                                   });
+  if (result.outcome == InstallOutcome::kError &&
+      poison_.load(std::memory_order_relaxed) == RangeCapability::kUnknown &&
+      (absl::IsInvalidArgument(result.status) || absl::IsInternal(result.status))) {
+    // EINVAL (range without POISON) or ENOTTY (a kernel without the ioctl).
+    poison_.store(RangeCapability::kNo, std::memory_order_relaxed);
+  }
+  return result;
 }
 
 }  // namespace lazysnap::internal

@@ -1,65 +1,70 @@
-// Installer: places bytes into the target memory with userfaultfd range ioctls, treating
-// the protocol's expected outcomes as values: EEXIST (a page is already present: skip
-// it and fill the rest), EAGAIN after partial progress (continue), EAGAIN without
-// progress (the mappings are changing: retry after the pending event is read), ENOENT /
-// ESRCH (the range or its process is gone).
-#ifndef LAZYSNAP_ENGINE_INTERNAL_INSTALLER_H_
-#define LAZYSNAP_ENGINE_INTERNAL_INSTALLER_H_
+// CopyInstallTarget: the install target for memory that is filled by copying: decoded
+// bytes go to the caller's private buffer and are placed with UFFDIO_COPY, zero chunks
+// with UFFDIO_ZEROPAGE (or a copy of zeros where the range does not allow it), refused
+// chunks are poisoned with UFFDIO_POISON where the range allows it.
+//
+// The userfaultfd protocol's expected outcomes are values, not errors: EEXIST (a page is
+// already present: skip it and fill the rest), EAGAIN after partial progress (continue),
+// EAGAIN without progress (the mappings are changing: retry after the pending event is
+// read), ENOENT / ESRCH (the range or its process is gone).
+//
+// What the range allows is known from UFFDIO_REGISTER's reply when lazysnap registered it,
+// and learned from the first attempt for a handed-over userfaultfd (a VMM registered it):
+// ZEROPAGE refused with EINVAL means "copy zeros from now on"; POISON refused means "no
+// poison".
+#ifndef LAZYSNAP_ENGINE_INTERNAL_COPY_INSTALL_TARGET_H_
+#define LAZYSNAP_ENGINE_INTERNAL_COPY_INSTALL_TARGET_H_
 
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 
-#include "absl/status/status.h"
 #include "engine/internal/chunk_map.h"
 #include "engine/internal/counters.h"
+#include "engine/internal/install_target.h"
 #include "engine/kernel.h"
 
 namespace lazysnap::internal {
 
-enum class InstallOutcome {
-  kDone,    // every page of the range is present (installed now or before)
-  kRetry,   // the mappings are changing (an event is pending): call again later
-  kGone,    // the range was unmapped or its process exited
-  kError,   // see the status
-};
+// RangeCapability: whether a registered range allows a range ioctl.
+enum class RangeCapability : uint8_t { kUnknown, kYes, kNo };
 
-struct InstallResult {
-  InstallOutcome outcome = InstallOutcome::kDone;
-  absl::Status status;  // set for kError
-};
-
-class Installer {
+class CopyInstallTarget final : public InstallTarget {
  public:
-  // `can_zeropage` / `can_poison` come from the registered range's ioctls.
-  Installer(Kernel& kernel, int uffd, ChunkMap& map, SessionCounters& counters,
-            bool can_zeropage, bool can_poison);
+  CopyInstallTarget(Kernel& kernel, int uffd, ChunkMap& map, SessionCounters& counters,
+                    RangeCapability zeropage, RangeCapability poison);
 
-  // InstallChunk installs a decoded chunk (`bytes` holds InstallLengthOf(chunk) bytes,
-  // zero-padded past the chunk's own length). Pages dropped since (ChunkMap::IsRemoved)
-  // are mapped as zeros instead.
-  InstallResult InstallChunk(uint64_t chunk, const uint8_t* bytes);
-  // InstallZeroChunk maps a zero chunk.
-  InstallResult InstallZeroChunk(uint64_t chunk);
-  // ZeroPage maps one page as zeros and wakes whoever waits on it (a fault on a page of
-  // an installed chunk: it was dropped, or the fault was already resolved).
-  InstallResult ZeroPage(uint64_t page_address);
-  // Poison makes touching the chunk raise SIGBUS (when the range allows UFFDIO_POISON).
-  InstallResult PoisonChunk(uint64_t chunk);
-  bool can_poison() const { return can_poison_; }
+  const char* name() const override { return "copy"; }
+  uint64_t register_mode() const override;
+  uint8_t* Destination(uint64_t /*chunk*/, uint8_t* scratch) override { return scratch; }
+  InstallResult Install(uint64_t chunk, const uint8_t* bytes) override;
+  InstallResult InstallZero(uint64_t chunk) override;
+  InstallResult ZeroPage(uint64_t page_address) override;
+  InstallResult Poison(uint64_t chunk) override;
+  bool can_poison() const override {
+    return poison_.load(std::memory_order_relaxed) != RangeCapability::kNo;
+  }
 
  private:
   InstallResult Copy(uint64_t address, const uint8_t* bytes, uint64_t length);
   InstallResult Zero(uint64_t address, uint64_t length);
+  InstallResult CopyZeros(uint64_t address, uint64_t length);
 
   Kernel& kernel_;
-  int uffd_;
+  const int uffd_;
   ChunkMap& map_;
   SessionCounters& counters_;
-  bool can_zeropage_;
-  bool can_poison_;
-  std::unique_ptr<uint8_t[]> zeros_;  // a chunk of zeros, for ranges without ZEROPAGE
+  std::atomic<RangeCapability> zeropage_;
+  std::atomic<RangeCapability> poison_;
+  // A chunk of zeros to copy where ZEROPAGE is not allowed. calloc'd: its pages are the
+  // shared zero page until something writes them (nothing does).
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], Free> zeros_;
 };
 
 }  // namespace lazysnap::internal
 
-#endif  // LAZYSNAP_ENGINE_INTERNAL_INSTALLER_H_
+#endif  // LAZYSNAP_ENGINE_INTERNAL_COPY_INSTALL_TARGET_H_
