@@ -8,7 +8,7 @@
 #include "engine/restore_options.h"
 #include "engine/userfaultfd.h"
 #include "tools/commands.h"
-#include "tools/json_writer.h"
+#include "base/json_writer.h"
 
 namespace lazysnap::cli {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "tools/commands.h"
-#include "tools/json_writer.h"
+#include "base/json_writer.h"
 #include "tools/restore_run.h"
 
 namespace lazysnap::cli {

@@ -18,7 +18,7 @@
 #include "snapshot_format/snapshot_writer.h"
 #include "tools/commands.h"
 #include "tools/dictionary_estimate.h"
-#include "tools/json_writer.h"
+#include "base/json_writer.h"
 #include "tools/progress.h"
 #include "tools/snapshot_report.h"
 

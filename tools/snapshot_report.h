@@ -8,7 +8,7 @@
 #include "snapshot_format/snapshot_reader.h"
 #include "snapshot_format/snapshot_writer.h"
 #include "tools/dictionary_estimate.h"
-#include "tools/json_writer.h"
+#include "base/json_writer.h"
 
 namespace lazysnap::cli {
 
