@@ -4,11 +4,11 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "base/json_writer.h"
 #include "engine/kernel.h"
 #include "engine/restore_options.h"
 #include "engine/userfaultfd.h"
 #include "tools/commands.h"
-#include "base/json_writer.h"
 
 namespace lazysnap::cli {
 namespace {

@@ -3,8 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
-#include "tools/commands.h"
 #include "base/json_writer.h"
+#include "tools/commands.h"
 #include "tools/restore_run.h"
 
 namespace lazysnap::cli {
