@@ -65,17 +65,6 @@ void OnStopSignal(int) {
   if (firecracker::ServeDaemon* daemon = g_daemon.load()) daemon->RequestStop();
 }
 
-absl::Status ParseUint(const ParsedArgs& args, const char* flag, int64_t min, int64_t max,
-                       auto* out) {
-  if (!args.Has(flag)) return absl::OkStatus();
-  auto value = ParseInt(args.Value(flag), min, max);
-  if (!value.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat("--%s: %s", flag, value.status().message()));
-  }
-  *out = static_cast<std::remove_reference_t<decltype(*out)>>(*value);
-  return absl::OkStatus();
-}
-
 int RunServe(const ParsedArgs& args) {
   const CommandSpec& spec = kServeSpec;
   firecracker::ServeOptions options;
@@ -107,13 +96,13 @@ int RunServe(const ParsedArgs& args) {
   }
   uint32_t grace_seconds = 30;
   for (absl::Status status :
-       {ParseUint(args, "handler-threads", 1, 64, &options.vm.handler_threads),
-        ParseUint(args, "readahead", 0, 4096, &options.vm.readahead_chunks),
-        ParseUint(args, "spin-us", 0, 1000000, &options.vm.spin_before_sleep_us),
-        ParseUint(args, "stats-interval-ms", 10, 3600000, &options.stats_interval_ms),
-        ParseUint(args, "handshake-timeout-ms", 1, 3600000, &options.handshake_timeout_ms),
-        ParseUint(args, "max-vms", 1, 100000, &options.max_vms),
-        ParseUint(args, "grace", 0, 86400, &grace_seconds)}) {
+       {ParseIntFlag(args, "handler-threads", 1, 64, &options.vm.handler_threads),
+        ParseIntFlag(args, "readahead", 0, 4096, &options.vm.readahead_chunks),
+        ParseIntFlag(args, "spin-us", 0, 1000000, &options.vm.spin_before_sleep_us),
+        ParseIntFlag(args, "stats-interval-ms", 10, 3600000, &options.stats_interval_ms),
+        ParseIntFlag(args, "handshake-timeout-ms", 1, 3600000, &options.handshake_timeout_ms),
+        ParseIntFlag(args, "max-vms", 1, 100000, &options.max_vms),
+        ParseIntFlag(args, "grace", 0, 86400, &grace_seconds)}) {
     if (!status.ok()) return UsageError(spec, std::string(status.message()));
   }
   options.shutdown_grace_ms = grace_seconds * 1000;
