@@ -2,6 +2,7 @@
 #include "firecracker/guest_layout.h"
 
 #include <algorithm>
+#include <string>
 
 #include "absl/strings/str_format.h"
 
@@ -38,11 +39,15 @@ absl::StatusOr<std::vector<uint64_t>> PlaceSnapshotRegions(
       }
     }
     if (holder == nullptr) {
+      std::string flags;
+      for (const GuestRegionMapping& guest : message.regions) {
+        flags += absl::StrFormat(" --region %d:%d", guest.offset_bytes, guest.size_bytes);
+      }
       return absl::InvalidArgumentError(absl::StrFormat(
           "snapshot region %d (file bytes [%d, %d)) is not inside one guest memory region of "
-          "this VM (%d regions): make the snapshot with one --region OFFSET:LENGTH per guest "
-          "region",
-          i, start, end, message.regions.size()));
+          "this VM: make the snapshot with one --region OFFSET:LENGTH per guest region "
+          "(lazysnap create MEMORY_FILE -o SNAP%s)",
+          i, start, end, flags));
     }
     addresses.push_back(holder->base_host_virt_addr + (start - holder->offset_bytes));
   }
