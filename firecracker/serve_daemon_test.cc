@@ -316,6 +316,28 @@ TEST(ServeDaemon, HugetlbfsGuestsAreRefusedClearlyForNow) {
   EXPECT_TRUE(daemon.Logged("hugetlbfs"));
 }
 
+TEST(ServeDaemon, AChunkThatFailsItsChecksumKillsOnlyItsVmm) {
+  GuestImage image = MakeGuestImage("corrupt", 4 * kMiB, 1);
+  // Chunk 0 (text, compressed) now fails its content checksum when decoded.
+  std::vector<uint8_t> file = testing::ReadFileBytes(image.snapshot_path);
+  testing::PatchIndexEntry(file, 0, [](format::IndexEntry& entry) { entry.checksum ^= 1; });
+  const std::string corrupt_path = testing::TempPath("corrupt_chunk.lzs");
+  testing::WriteFileBytes(corrupt_path, file);
+  auto reader = SnapshotReader::Open(corrupt_path, {.validate_index = false});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  DaemonUnderTest daemon(std::move(*reader), Options());  // fatal policy: kill
+  // Its first touch is on chunk 0: it would wait forever; the policy kills it.
+  Vmm victim = Vmm::Spawn(VmmArgs(daemon, image, 4 * kMiB));
+  victim.Wait();
+  if (victim.exit_code == 3) GTEST_SKIP() << "no userfaultfd here: " << victim.output;
+  EXPECT_EQ(victim.term_signal, SIGKILL) << victim.output;
+  EXPECT_TRUE(WaitFor([&] { return daemon.daemon().counts().killed == 1; }));
+  EXPECT_EQ(daemon.daemon().counts().fatal, 1u);
+  EXPECT_TRUE(daemon.Logged(absl::StrFormat("vm pid %d", victim.pid)));
+  EXPECT_TRUE(daemon.Logged("killed the VMM (fatal-error policy 'kill')"));
+  EXPECT_TRUE(WaitFor([&] { return daemon.daemon().counts().vms_active == 0; }));
+}
+
 // --- Hostile peers: the test process itself connects and misbehaves. ----------------
 
 int Connect(const std::string& path) {
