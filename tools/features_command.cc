@@ -4,9 +4,9 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "base/json_writer.h"
 #include "engine/host_features.h"
 #include "tools/commands.h"
-#include "tools/json_writer.h"
 
 namespace lazysnap::cli {
 namespace {

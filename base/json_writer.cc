@@ -1,11 +1,11 @@
 // JsonWriter: separators and escaping.
-#include "tools/json_writer.h"
+#include "base/json_writer.h"
 
 #include <cmath>
 
 #include "absl/strings/str_format.h"
 
-namespace lazysnap::cli {
+namespace lazysnap {
 
 void JsonWriter::BeforeValue() {
   if (after_key_) {
@@ -108,4 +108,4 @@ JsonWriter& JsonWriter::Null() {
   return *this;
 }
 
-}  // namespace lazysnap::cli
+}  // namespace lazysnap

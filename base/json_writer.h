@@ -1,14 +1,15 @@
-// JsonWriter: builds JSON text for --json output, one value at a time, with correct
-// string escaping and commas. Not a general JSON library: writing only.
-#ifndef LAZYSNAP_TOOLS_JSON_WRITER_H_
-#define LAZYSNAP_TOOLS_JSON_WRITER_H_
+// JsonWriter: builds JSON text (the CLI's --json output, the serve daemon's stats file),
+// one value at a time, with correct string escaping and commas. Not a general JSON
+// library: writing only.
+#ifndef LAZYSNAP_BASE_JSON_WRITER_H_
+#define LAZYSNAP_BASE_JSON_WRITER_H_
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace lazysnap::cli {
+namespace lazysnap {
 
 class JsonWriter {
  public:
@@ -45,6 +46,6 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-}  // namespace lazysnap::cli
+}  // namespace lazysnap
 
-#endif  // LAZYSNAP_TOOLS_JSON_WRITER_H_
+#endif  // LAZYSNAP_BASE_JSON_WRITER_H_
