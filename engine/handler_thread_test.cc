@@ -6,6 +6,7 @@
 // anywhere, deterministically.
 #include "engine/internal/handler_thread.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -334,6 +335,20 @@ TEST(HandlerThread, FaultFlagsReachThePolicy) {
   h.Settle();
   EXPECT_EQ(h.stats().faults, 2u);
   EXPECT_EQ(h.stats().faults_write, 1u);
+}
+
+TEST(HandlerThread, ForkEventOfAHandedOverUserfaultfdDoesNotLeakItsDescriptor) {
+  // A VMM that negotiated EVENT_FORK hands over a descriptor per fork: it is closed.
+  Harness h(2, {Fill::kText}, NoReadahead());
+  const int fd = ::eventfd(0, EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  uffd_msg message = {};
+  message.event = UFFD_EVENT_FORK;
+  message.arg.fork.ufd = static_cast<uint32_t>(fd);
+  h.kernel().PushMessage(h.uffd(), message);
+  h.Settle();
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the forked userfaultfd was left open";
+  EXPECT_EQ(errno, EBADF);
 }
 
 TEST(HandlerThread, HeldFaultsStayBoundedAndNoneIsLost) {

@@ -175,8 +175,14 @@ void ServingContext::HandleEvent(const uffd_msg& message) {
       SessionCounters::Add(counters.events_unmap);
       map.MarkRemoved(message.arg.remove.start, message.arg.remove.end);
       break;
+    case UFFD_EVENT_FORK:
+      // lazysnap never asks for EVENT_FORK, but the owner of a handed-over userfaultfd
+      // may have: the message carries a new descriptor, which must not leak into this
+      // process. Closing it lets the child run without lazysnap (its faults fail).
+      UniqueFd(static_cast<int>(message.arg.fork.ufd)).Reset();
+      break;
     default:
-      // FORK and REMAP are never requested.
+      // REMAP is never requested; moving lazysnap's memory is not supported.
       break;
   }
 }
