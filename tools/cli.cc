@@ -8,7 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
-#include "tools/json_writer.h"
+#include "base/json_writer.h"
 
 namespace lazysnap::cli {
 

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "tools/json_writer.h"
-
 namespace lazysnap::cli {
 namespace {
 
@@ -90,24 +88,6 @@ TEST(Fail, EveryFailedOperationExitsOneAndJsonGetsADocument) {
   ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(::testing::internal::GetCapturedStdout(),
             "{\"error\":\"open \\\"x\\\"\",\"code\":\"NOT_FOUND\"}\n");
-}
-
-TEST(JsonWriter, NestedValuesAndEscaping) {
-  JsonWriter json;
-  json.BeginObject()
-      .Member("name", "a\"b\\c\n")
-      .Member("n", uint64_t{7})
-      .Key("list")
-      .BeginArray()
-      .Int(-1)
-      .Bool(true)
-      .Null()
-      .BeginObject()
-      .EndObject()
-      .EndArray()
-      .Member("x", 0.5)
-      .EndObject();
-  EXPECT_EQ(json.text(), R"({"name":"a\"b\\c\n","n":7,"list":[-1,true,null,{}],"x":0.5})");
 }
 
 }  // namespace

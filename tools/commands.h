@@ -26,6 +26,7 @@ const Command& ExtractCommand();
 const Command& FeaturesCommand();
 const Command& RestoreCommand();
 const Command& DemoCommand();
+const Command& ServeCommand();
 
 // ParseChunkSize parses a --chunk-size value: a power of two from 4K to 4M
 // (InvalidArgument naming the value otherwise).

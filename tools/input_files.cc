@@ -26,16 +26,6 @@ const char* KindOf(mode_t mode) {
 
 }  // namespace
 
-absl::Status CheckSnapshotPath(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, absl::StrFormat("open %s", path));
-  if (!S_ISREG(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("%s is %s, not a snapshot file", path, KindOf(st.st_mode)));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<UniqueFd> OpenInputFile(const std::string& path, std::string_view what) {
   LAZYSNAP_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NONBLOCK));
   struct stat st;
@@ -44,6 +34,11 @@ absl::StatusOr<UniqueFd> OpenInputFile(const std::string& path, std::string_view
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s is %s; %s must be a regular file or a block device", path, KindOf(st.st_mode),
         std::string(what)));
+  }
+  // Only for the open: reads then wait for the disk like any other.
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return ErrnoToStatus(errno, absl::StrFormat("fcntl F_SETFL %s", path));
   }
   return fd;
 }

@@ -1,6 +1,7 @@
-// Input files of the lazysnap commands: opening them without ever blocking (a FIFO given
-// as a snapshot would block open(2) until a writer comes), and refusing what is not a
-// file before any work starts.
+// Input and output files of the lazysnap commands: opening an input without ever blocking
+// (a FIFO would block open(2) until a writer comes) and refusing, before any work starts,
+// inputs and outputs that are not files. Snapshots are opened by SnapshotReader (LocalFile
+// refuses what is not a regular file the same way).
 #ifndef LAZYSNAP_TOOLS_INPUT_FILES_H_
 #define LAZYSNAP_TOOLS_INPUT_FILES_H_
 
@@ -12,12 +13,6 @@
 #include "base/unique_fd.h"
 
 namespace lazysnap::cli {
-
-// CheckSnapshotPath: OK when `path` names a regular file (following symbolic links);
-// NotFound when nothing is there; FailedPrecondition naming what it is otherwise (a FIFO,
-// a directory, a device). Checked before SnapshotReader::Open, which opens the path
-// blocking.
-absl::Status CheckSnapshotPath(const std::string& path);
 
 // OpenInputFile opens `path` read-only without blocking and returns it when it is a
 // regular file or a block device; FailedPrecondition naming what it is otherwise, with

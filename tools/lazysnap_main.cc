@@ -13,7 +13,7 @@ namespace lazysnap::cli {
 
 std::vector<const Command*> AllCommands() {
   return {&DemoCommand(), &CreateCommand(), &InspectCommand(), &VerifyCommand(),
-          &ExtractCommand(), &RestoreCommand(), &FeaturesCommand()};
+          &ExtractCommand(), &RestoreCommand(), &ServeCommand(), &FeaturesCommand()};
 }
 
 namespace {

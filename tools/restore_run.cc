@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -59,7 +60,6 @@ absl::StatusOr<UniqueFd> OpenVerifyImage(const std::string& path, const Snapshot
 absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   RestoreRunResult result;
   auto start = std::chrono::steady_clock::now();
-  LAZYSNAP_RETURN_IF_ERROR(CheckSnapshotPath(options.snapshot_path));
   LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<const SnapshotReader> reader,
                             SnapshotReader::Open(options.snapshot_path, {.validate_index = false}));
   result.open_seconds = SecondsSince(start);
@@ -74,7 +74,7 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
 
   // Flags that are each in range can still ask for terabytes together.
   const uint64_t budget = HostMemoryBudgetBytes();
-  const int cpus = LinuxKernel().online_cpus();
+  const int cpus = std::max(1, static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)));
   const int handlers =
       options.restore.handler_threads > 0 ? options.restore.handler_threads : cpus;
   LAZYSNAP_RETURN_IF_ERROR(CheckMemoryBudget(
@@ -104,9 +104,9 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<RestoreSession> session,
                             RestoreSession::Start(reader, restore));
   result.start_seconds = SecondsSince(start);
-  result.reader = session->reader_name();
-  result.handler_threads = options.restore.handler_threads > 0 ? options.restore.handler_threads
-                                                               : cpus;
+  const SessionFeatures features = session->features();
+  result.reader = features.reader;
+  result.handler_threads = features.handler_threads;
 
   MemoryView memory;
   for (uint32_t r = 0; r < reader->regions().size(); ++r) memory.push_back(session->region_memory(r));

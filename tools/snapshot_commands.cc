@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/json_writer.h"
 #include "snapshot_format/dictionary_trainer.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/image_source.h"
@@ -21,7 +22,6 @@
 #include "tools/commands.h"
 #include "tools/dictionary_estimate.h"
 #include "tools/input_files.h"
-#include "tools/json_writer.h"
 #include "tools/progress.h"
 #include "tools/snapshot_report.h"
 
@@ -287,9 +287,6 @@ int RunInspect(const ParsedArgs& args) {
     level = static_cast<int>(*parsed);
   }
   const bool json = args.Has("json");
-  if (absl::Status problem = CheckSnapshotPath(args.positional()[0]); !problem.ok()) {
-    return Fail(spec.name, problem, json);
-  }
   auto reader = SnapshotReader::Open(args.positional()[0]);
   if (!reader.ok()) return Fail(spec.name, reader.status(), json);
   std::optional<DictionaryEstimate> estimate;
@@ -356,9 +353,7 @@ int RunVerify(const ParsedArgs& args) {
   const bool json = args.Has("json");
   absl::StatusOr<DecodeImageSummary> summary = absl::UnknownError("not verified");
   std::shared_ptr<const SnapshotReader> reader;
-  if (absl::Status problem = CheckSnapshotPath(path); !problem.ok()) {
-    summary = problem;
-  } else if (auto opened = SnapshotReader::Open(path); !opened.ok()) {
+  if (auto opened = SnapshotReader::Open(path); !opened.ok()) {
     summary = opened.status();
   } else if (absl::Status memory = CheckDecodeMemory(**opened, *threads); !memory.ok()) {
     summary = memory;
@@ -411,14 +406,13 @@ int RunExtract(const ParsedArgs& args) {
   const std::string path = args.positional()[0];
   const std::string output = args.Value("output");
   if (output.empty()) return UsageError(kExtractSpec, "-o: the output path is empty");
-  if (absl::Status problem = CheckSnapshotPath(path); !problem.ok()) {
-    return Fail(kExtractSpec.name, problem);
-  }
+  // The snapshot first (LocalFile refuses a FIFO without blocking), then -o, both before
+  // any chunk is decoded.
+  auto reader = SnapshotReader::Open(path);
+  if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
   if (absl::Status problem = CheckOutputPath(output, path); !problem.ok()) {
     return Fail(kExtractSpec.name, problem);
   }
-  auto reader = SnapshotReader::Open(path);
-  if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
   if (absl::Status memory = CheckDecodeMemory(**reader, *threads); !memory.ok()) {
     return Fail(kExtractSpec.name, memory);
   }
