@@ -34,18 +34,8 @@ std::string BaseNameOf(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-const char* KindOf(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
 absl::Status NotReplaceable(const std::string& path, mode_t mode) {
-  std::string kind = KindOf(mode);
+  std::string kind = FileKindName(mode);
   if (S_ISLNK(mode)) {
     char target[PATH_MAX];
     ssize_t n = ::readlink(path.c_str(), target, sizeof(target) - 1);

@@ -88,6 +88,17 @@ absl::Status PwriteFull(int fd, std::span<const uint8_t> data, uint64_t offset_b
   return absl::OkStatus();
 }
 
+const char* FileKindName(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
 absl::StatusOr<uint64_t> FileSizeBytes(int fd, std::string_view path) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {

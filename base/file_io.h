@@ -36,6 +36,11 @@ absl::Status WriteFull(int fd, std::span<const uint8_t> data, std::string_view p
 absl::Status PwriteFull(int fd, std::span<const uint8_t> data, uint64_t offset_bytes,
                         std::string_view path);
 
+// FileKindName names what a file of st_mode `mode` is, for messages: "a directory",
+// "a FIFO", "a character device", "a block device", "a socket", "a symbolic link",
+// "a regular file".
+const char* FileKindName(mode_t mode);
+
 // FileSizeBytes returns the size of the open file (fstat).
 absl::StatusOr<uint64_t> FileSizeBytes(int fd, std::string_view path);
 

@@ -25,14 +25,8 @@ absl::StatusOr<std::unique_ptr<LocalFile>> LocalFile::Open(std::string_view path
     return ErrnoToStatus(errno, absl::StrFormat("fstat %s", path));
   }
   if (!S_ISREG(st.st_mode)) {
-    const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
-                       : S_ISFIFO(st.st_mode) ? "a FIFO"
-                       : S_ISCHR(st.st_mode)  ? "a character device"
-                       : S_ISBLK(st.st_mode)  ? "a block device"
-                       : S_ISSOCK(st.st_mode) ? "a socket"
-                                              : "not a regular file";
     return absl::InvalidArgumentError(
-        absl::StrFormat("%s is %s, not a regular file", path, kind));
+        absl::StrFormat("%s is %s, not a regular file", path, FileKindName(st.st_mode)));
   }
   // Clear O_NONBLOCK again: io_uring honours it on regular files and would return
   // EAGAIN for a read that needs the disk instead of waiting for it.

@@ -13,26 +13,13 @@
 #include "base/status_macros.h"
 
 namespace lazysnap::cli {
-namespace {
-
-const char* KindOf(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
-}  // namespace
-
 absl::StatusOr<UniqueFd> OpenInputFile(const std::string& path, std::string_view what) {
   LAZYSNAP_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NONBLOCK));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoToStatus(errno, absl::StrFormat("fstat %s", path));
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "%s is %s; %s must be a regular file or a block device", path, KindOf(st.st_mode),
+        "%s is %s; %s must be a regular file or a block device", path, FileKindName(st.st_mode),
         std::string(what)));
   }
   // Only for the open: reads then wait for the disk like any other.
