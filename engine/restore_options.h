@@ -37,6 +37,12 @@ enum class CloseMode {
 
 struct RestoreOptions {
   ServingMode serving = ServingMode::kHandlerThreads;
+  // Page size of the memory being restored, for memory the caller provides (StartInto,
+  // StartWithUserfaultfd): 0 means the host's base page size; 2 MiB (or 1 GiB) for
+  // hugetlbfs memory, which is installed a whole huge page at a time. The snapshot's chunk
+  // size must be a multiple of it (`lazysnap create --chunk-size 2M`), region addresses
+  // aligned to it.
+  uint64_t page_size_bytes = 0;
   // Handler threads (kHandlerThreads); 0 means one per online CPU.
   int handler_threads = 0;
   // Pin handler thread i to CPU i, so that a fault is usually served on a core that is

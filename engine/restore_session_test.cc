@@ -753,6 +753,21 @@ TEST(RestoreSession, StatsReportTimeToReadyAndLatency) {
   EXPECT_GT(stats.bytes_installed, 0u);
 }
 
+TEST(RestoreSession, PageSizeMustFitTheSnapshotsChunks) {
+  TestSnapshot t = MakeSnapshot(4 * 65536, {{0, 4 * 65536, 0}}, 65536, {Fill::kText});
+  RestoreOptions options;
+  options.page_size_bytes = 2 << 20;  // hugetlbfs memory: 64 KiB chunks cannot fill a page
+  auto into = RestoreSession::StartInto(t.reader, {0x200000000}, options);
+  EXPECT_TRUE(absl::IsFailedPrecondition(into.status())) << into.status();
+  EXPECT_NE(into.status().message().find("--chunk-size 2097152"), std::string::npos)
+      << into.status();
+  auto mapped = RestoreSession::Start(t.reader, options);
+  EXPECT_TRUE(absl::IsInvalidArgument(mapped.status())) << mapped.status();
+  options.page_size_bytes = 3000;
+  EXPECT_TRUE(absl::IsInvalidArgument(RestoreSession::StartInto(t.reader, {0x200000000}, options)
+                                          .status()));
+}
+
 // Every kernel personality the handshake knows restores byte-exact: the real kernel
 // answers the handshake as that kernel would, and what it lacks takes its fallback.
 class OnEveryKernel : public ::testing::TestWithParam<FakeKernelConfig> {};

@@ -43,12 +43,6 @@ absl::StatusOr<std::unique_ptr<VmSession>> VmSession::Start(
     std::shared_ptr<const SnapshotReader> snapshot, Handshake handshake,
     const PeerCredentials& peer, const VmOptions& options,
     std::function<void(const absl::Status&)> on_fatal) {
-  const uint64_t host_page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  if (handshake.message.page_size_bytes != host_page) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "guest memory with %d-byte pages (hugetlbfs) is not served yet; only %d-byte pages",
-        handshake.message.page_size_bytes, host_page));
-  }
   absl::StatusOr<std::vector<uint64_t>> addresses =
       PlaceSnapshotRegions(handshake.message, snapshot->regions());
   if (!addresses.ok()) return addresses.status();
@@ -56,6 +50,9 @@ absl::StatusOr<std::unique_ptr<VmSession>> VmSession::Start(
   // What the VMM negotiated and registered is not part of the protocol: the engine learns
   // what the ranges allow (ZEROPAGE, POISON) from its first attempt.
   RestoreOptions restore = RestoreOptionsFor(options);
+  // hugetlbfs guests are installed a whole huge page at a time; the engine refuses a
+  // snapshot whose chunks do not hold whole pages, naming the chunk size to use.
+  restore.page_size_bytes = handshake.message.page_size_bytes;
   restore.on_error = std::move(on_fatal);
   const uint64_t chunk_count = snapshot->chunk_count();
   std::unique_ptr<VmSession> vm(new VmSession(peer, std::move(handshake.message), chunk_count));
