@@ -47,6 +47,7 @@ class SessionState {
   std::vector<std::unique_ptr<HandlerThread>> handlers;
   std::unique_ptr<SigbusServer> sigbus;
   int worker_count = 1;  // handler threads, or SIGBUS workers
+  std::atomic<uint64_t> populate_cursor{0};  // next chunk for the eager populators
   std::vector<std::thread> threads;
 
   std::mutex close_mutex;
@@ -98,7 +99,22 @@ absl::Status SessionState::Serve(RangeCapability zeropage, RangeCapability poiso
     }
     for (auto& handler : handlers) threads.emplace_back([h = handler.get()] { h->Run(); });
   }
-  if (options.background_populate) {
+  if (options.populate_eagerly) {
+    // Normal priority, several threads sharing one cursor, zero chunks included.
+    const int populators =
+        options.populate_threads > 0 ? options.populate_threads : kernel->online_cpus();
+    for (int i = 0; i < populators; ++i) {
+      threads.emplace_back([this] {
+        ChunkWorker worker(*context, /*drains_events=*/false, /*reader=*/0);
+        if (!worker.Init().ok()) return;
+        for (uint64_t chunk = populate_cursor++; chunk < map->chunk_count();
+             chunk = populate_cursor++) {
+          if (context->stopping.load(std::memory_order_relaxed)) return;
+          if (!worker.Serve(chunk, JobKind::kBackground, /*include_zero=*/true)) return;
+        }
+      });
+    }
+  } else if (options.background_populate) {
     threads.emplace_back([this] {
       kernel->SetCurrentThreadIdle().IgnoreError();
       ChunkWorker worker(*context, /*drains_events=*/false, /*reader=*/0);

@@ -709,6 +709,19 @@ TEST(RestoreSession, BackgroundPopulateInstallsEverythingWithoutTouch) {
   EXPECT_EQ((*session)->stats().faults_fetched, 0u);
 }
 
+TEST(RestoreSession, EagerPopulateInstallsEveryChunkZerosIncludedSoNothingFaults) {
+  TestSnapshot t = MakeSnapshot(64 * 65536, {{0, 64 * 65536, 0}}, 65536, kAllKinds);
+  RestoreOptions options;
+  options.populate_eagerly = true;
+  options.populate_threads = 2;
+  START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
+  ASSERT_TRUE(WaitFor([&] { return (*session)->stats().chunks_background == 64; }));
+  std::span<uint8_t> memory = (*session)->region_memory(0);
+  EXPECT_EQ(0, std::memcmp(memory.data(), t.image.data(), memory.size()));
+  EXPECT_EQ((*session)->stats().faults, 0u) << "everything was present before it was touched";
+  EXPECT_EQ((*session)->stats().chunks_installed, 64u);
+}
+
 TEST(RestoreSession, StartIntoCallerMemory) {
   TestSnapshot t = MakeSnapshot(12 * 65536, {{0, 5 * 65536, 0}, {5 * 65536, 7 * 65536, 0}}, 65536);
   void* area = ::mmap(nullptr, 16 * 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

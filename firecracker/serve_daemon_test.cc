@@ -19,6 +19,8 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -245,6 +247,16 @@ TEST(ServeDaemon, ServesSeveralRegionsAndAWorkingSet) {
   EXPECT_EQ(vmm.Field("regions"), 3u);
 }
 
+TEST(ServeDaemon, PolicyAllPopulatesEverythingWhileServingDemand) {
+  GuestImage image = MakeGuestImage("all", 6 * kMiB, 1);
+  ServeOptions options = Options();
+  options.vm.policy = ServePolicy::kAll;
+  DaemonUnderTest daemon(image.reader, options);
+  RUN_VMM_OR_SKIP(vmm, VmmArgs(daemon, image, 6 * kMiB, {"--kernel-io", "--balloon"}));
+  EXPECT_EQ(vmm.exit_code, 0) << vmm.output;
+  EXPECT_TRUE(daemon.Logged("serving (policy all"));
+}
+
 TEST(ServeDaemon, ServesConcurrentVmmsEachWithItsOwnSession) {
   GuestImage image = MakeGuestImage("concurrent", 8 * kMiB, 1);
   DaemonUnderTest daemon(image.reader, Options());
@@ -307,7 +319,25 @@ TEST(ServeDaemon, AGuestThatDoesNotFitTheSnapshotIsRefusedAndItsVmmKilled) {
   EXPECT_TRUE(daemon.Logged("--region OFFSET:LENGTH"));
 }
 
+// FreeHugePages reads HugePages_Free from /proc/meminfo. A guest mapped MAP_NORESERVE
+// without free huge pages maps fine but its faults can never be satisfied (the kernel
+// retries them forever), so huge-page tests need pages reserved beforehand.
+uint64_t FreeHugePages() {
+  auto meminfo = ReadFileToString("/proc/meminfo");
+  if (!meminfo.ok()) return 0;
+  const size_t at = meminfo->find("HugePages_Free:");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(meminfo->c_str() + at + std::strlen("HugePages_Free:"), nullptr, 10);
+}
+
+#define SKIP_WITHOUT_HUGE_PAGES(n)                                                       \
+  if (FreeHugePages() < (n)) {                                                            \
+    GTEST_SKIP() << "needs " << (n) << " free 2 MiB huge pages (vm.nr_hugepages); the "   \
+                 << "host has " << FreeHugePages();                                       \
+  }
+
 TEST(ServeDaemon, HugetlbfsGuestIsServedWholeHugePagesAtATime) {
+  SKIP_WITHOUT_HUGE_PAGES(4);
   // Chunks of 2 MiB line up with the guest's huge pages: each install is one huge page.
   GuestImage image = MakeGuestImage("huge", 8 * kMiB, 1, 2 * kMiB);
   DaemonUnderTest daemon(image.reader, Options());
@@ -318,6 +348,7 @@ TEST(ServeDaemon, HugetlbfsGuestIsServedWholeHugePagesAtATime) {
 }
 
 TEST(ServeDaemon, HugetlbfsGuestWithSmallerChunksIsRefusedNamingTheChunkSize) {
+  SKIP_WITHOUT_HUGE_PAGES(2);
   // 32 KiB chunks cannot fill a 2 MiB page each: refused before anything is served, with
   // the snapshot's fix in the log, and the VMM killed (it would wait forever).
   GuestImage image = MakeGuestImage("huge_small", 4 * kMiB, 1);

@@ -12,16 +12,17 @@ std::string_view ServePolicyName(ServePolicy policy) {
   switch (policy) {
     case ServePolicy::kOnDemand: return "on-demand";
     case ServePolicy::kBackground: return "background";
+    case ServePolicy::kAll: return "all";
   }
   return "unknown";
 }
 
 absl::StatusOr<ServePolicy> ParseServePolicy(std::string_view name) {
-  for (ServePolicy policy : {ServePolicy::kOnDemand, ServePolicy::kBackground}) {
+  for (ServePolicy policy : {ServePolicy::kOnDemand, ServePolicy::kBackground, ServePolicy::kAll}) {
     if (name == ServePolicyName(policy)) return policy;
   }
   return absl::InvalidArgumentError(
-      absl::StrFormat("policy '%s': must be on-demand or background", name));
+      absl::StrFormat("policy '%s': must be on-demand, background or all", name));
 }
 
 RestoreOptions RestoreOptionsFor(const VmOptions& options) {
@@ -32,6 +33,7 @@ RestoreOptions RestoreOptionsFor(const VmOptions& options) {
   restore.spin_before_sleep_us = options.spin_before_sleep_us;
   restore.use_io_uring = options.use_io_uring;
   restore.background_populate = options.policy == ServePolicy::kBackground;
+  restore.populate_eagerly = options.policy == ServePolicy::kAll;
   // KVM's accesses to guest memory are kernel-mode faults.
   restore.require_kernel_faults = true;
   // The VMM is gone (or being killed) when a session closes: nothing to finish.
