@@ -183,6 +183,7 @@ DecodeError ChunkDecoder::DecodeQuietly(const StoredChunk& chunk,
     }
     case format::ChunkKind::kZero:
     case format::ChunkKind::kDuplicate:
+    case format::ChunkKind::kParent:
       return DecodeError::kNotStored;
   }
   if (Checksum64(out) != chunk.checksum) return DecodeError::kChecksum;

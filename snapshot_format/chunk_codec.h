@@ -109,7 +109,8 @@ class ChunkCompressor {
 // fills it from the (already validated) index.
 struct StoredChunk {
   uint64_t chunk_number = 0;   // as requested (for messages)
-  format::ChunkKind kind = format::ChunkKind::kZero;  // duplicates resolved: never kDuplicate
+  // Duplicates and parent chunks resolved: zero, compressed or raw.
+  format::ChunkKind kind = format::ChunkKind::kZero;
   uint64_t file_offset_bytes = 0;  // for messages
   uint32_t stored_length_bytes = 0;
   uint32_t length_bytes = 0;  // uncompressed

@@ -47,6 +47,9 @@ constexpr ValidGolden kValid[] = {
     {"valid_empty.lzs", 0, 0x2d06800538d394c2, 0, 0, 0, 0, 0, 0},
     // valid_mixed plus an optional section of a type no reader knows: must be skipped.
     {"valid_unknown_optional_section.lzs", 24876, 0x92e9ffd013ab996a, 5, 1, 2, 1, 1, 0},
+    // valid_mixed as format 1.1 without a parent section (was newer_minor_version.lzs
+    // when the reader knew only 1.0).
+    {"valid_minor_version_1.lzs", 24876, 0x92e9ffd013ab996a, 5, 1, 2, 1, 1, 0},
 };
 
 struct MustFailGolden {
@@ -64,7 +67,7 @@ constexpr MustFailGolden kMustFail[] = {
     {"newer_major_version.lzs", absl::StatusCode::kUnimplemented, true, "version 2.0 is newer"},
     {"older_major_version.lzs", absl::StatusCode::kInvalidArgument, true,
      "major version 0 is not supported"},
-    {"newer_minor_version.lzs", absl::StatusCode::kUnimplemented, true, "version 1.1 is newer"},
+    {"newer_minor_version.lzs", absl::StatusCode::kUnimplemented, true, "version 1.2 is newer"},
     {"unknown_incompatible_flag.lzs", absl::StatusCode::kUnimplemented, true,
      "incompatible feature flags 0x1"},
     {"truncated.lzs", absl::StatusCode::kDataLoss, true, "end magic"},
@@ -75,6 +78,9 @@ constexpr MustFailGolden kMustFail[] = {
      "duplicate of chunk 1, which is zero"},
     {"index_segment_checksum_mismatch.lzs", absl::StatusCode::kDataLoss, true,
      "index segment 1 (chunks 2048 to 2049): checksum mismatch"},
+    {"parent_chunk_without_parent_section.lzs", absl::StatusCode::kDataLoss, true,
+     "chunk 0 (region 0, image offset 0): index entry: a parent chunk in a snapshot without "
+     "a parent section"},
     {"duplicate_checksum_differs.lzs", absl::StatusCode::kDataLoss, true,
      "duplicate of chunk 0, whose length or checksum differs"},
     {"chunk_checksum_mismatch.lzs", absl::StatusCode::kDataLoss, false, "chunk 4 (raw"},

@@ -257,6 +257,10 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Image& mixed, const Image& dic
     StoreLe<uint16_t>(f.data() + 8, 0);
     testing::Reseal(f);
   });
+  // Format 1.1 without a parent section: what 1.0 files are, under a newer number.
+  out.push_back({"valid_minor_version_1.lzs", valid_mixed, &mixed});
+  StoreLe<uint16_t>(out.back().bytes.data() + 10, format::kParentMinorVersion);
+  testing::Reseal(out.back().bytes);
   variant("newer_minor_version.lzs", valid_mixed, [](auto& f) {
     StoreLe<uint16_t>(f.data() + 10, format::kMinorVersion + 1);
     testing::Reseal(f);
@@ -282,6 +286,16 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Image& mixed, const Image& dic
     f[layout.index_offset + format::kIndexSegmentEntries * format::kIndexEntrySizeBytes + 8] ^= 1;
   });
   out.back().fuzz_seed = false;  // the fuzzer flips bytes of seed-valid_multi_segment itself
+  variant("parent_chunk_without_parent_section.lzs", valid_mixed, [](auto& f) {
+    StoreLe<uint16_t>(f.data() + 10, format::kParentMinorVersion);
+    testing::PatchIndexEntry(f, 0, [](format::IndexEntry& e) {
+      e.kind = format::ChunkKind::kParent;
+      e.location = 0;
+      e.stored_length_bytes = 0;
+      e.stored_checksum = 0;
+      e.dictionary_slot = 0;
+    });
+  });
   variant("duplicate_checksum_differs.lzs", valid_mixed, [](auto& f) {
     testing::PatchIndexEntry(f, 2, [](format::IndexEntry& e) { e.checksum ^= 1; });
   });

@@ -393,6 +393,8 @@ absl::Status SnapshotReader::CheckEntry(uint64_t chunk, uint32_t region_index,
                                      e.location));
       }
       return absl::OkStatus();
+    case ChunkKind::kParent:
+      return ChunkError(chunk, "a parent chunk in a snapshot without a parent section");
   }
   return absl::OkStatus();
 }
@@ -484,6 +486,7 @@ absl::Status SnapshotReader::ValidateIndex() const {
         summary.stored_chunk_bytes += stored.stored_length_bytes;
         break;
       case ChunkKind::kDuplicate:
+      case ChunkKind::kParent:
         break;
     }
   }
