@@ -88,7 +88,9 @@ constexpr MustFailGolden kMustFail[] = {
      "not exactly one zstd frame"},
     {"unknown_required_section.lzs", absl::StatusCode::kUnimplemented, true,
      "type 1000, which this reader does not know"},
-    {"parent_section.lzs", absl::StatusCode::kUnimplemented, true, "incremental"},
+    // Was refused as Unimplemented ("incremental") by the 1.0 reader.
+    {"parent_section.lzs", absl::StatusCode::kDataLoss, true,
+     "a parent section requires format 1.1, the header says 1.0"},
     {"dictionary_checksum_mismatch.lzs", absl::StatusCode::kDataLoss, true,
      "dictionary checksum mismatch"},
     {"dictionary_not_zstd.lzs", absl::StatusCode::kDataLoss, true, "not a zstd dictionary"},

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -112,6 +113,16 @@ absl::StatusOr<size_t> MemoryImageSource::Read(uint64_t image_offset_bytes,
   return n;
 }
 
+absl::Status MemoryFile::ReadAt(uint64_t offset_bytes, std::span<uint8_t> out) const {
+  if (offset_bytes > bytes_.size() || out.size() > bytes_.size() - offset_bytes) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "%s: reading %d bytes at offset %d passes the end (%d bytes)", name_, out.size(),
+        offset_bytes, bytes_.size()));
+  }
+  std::memcpy(out.data(), bytes_.data() + offset_bytes, out.size());
+  return absl::OkStatus();
+}
+
 std::vector<uint8_t> ReadFileBytes(std::string_view path) {
   auto contents = ReadFileToString(path, 1ull << 34);
   if (!contents.ok()) std::abort();
@@ -201,6 +212,16 @@ std::string RunfilesPath(std::string_view relative) {
   return std::string(relative);
 }
 
+std::vector<std::string> FilesIn(const std::string& directory, std::error_code& error) {
+  std::vector<std::string> files;
+  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end;
+       it.increment(error)) {
+    if (it->is_regular_file(error)) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
                      const std::function<void(format::IndexEntry&)>& edit) {
   SnapshotLayout layout = LayoutOf(file);
@@ -210,6 +231,65 @@ void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
   format::EncodeIndexEntry(entry, std::span<uint8_t, format::kIndexEntrySizeBytes>(
                                       p, format::kIndexEntrySizeBytes));
   Reseal(file);
+}
+
+namespace {
+
+uint8_t* SectionEntry(std::vector<uint8_t>& file, uint32_t index) {
+  return file.data() + LayoutOf(file).sections_offset +
+         uint64_t{index} * format::kSectionEntrySizeBytes;
+}
+
+format::Section SectionAt(std::vector<uint8_t>& file, uint32_t index) {
+  auto section = format::DecodeSection(
+      std::span<const uint8_t, format::kSectionEntrySizeBytes>(SectionEntry(file, index),
+                                                               format::kSectionEntrySizeBytes),
+      index, "test");
+  if (!section.ok()) std::abort();
+  return *section;
+}
+
+void StoreSection(std::vector<uint8_t>& file, uint32_t index, const format::Section& section) {
+  format::EncodeSection(section, std::span<uint8_t, format::kSectionEntrySizeBytes>(
+                                     SectionEntry(file, index), format::kSectionEntrySizeBytes));
+}
+
+}  // namespace
+
+void PatchSection(std::vector<uint8_t>& file, uint32_t index,
+                  const std::function<void(format::Section&)>& edit) {
+  format::Section section = SectionAt(file, index);
+  edit(section);
+  StoreSection(file, index, section);
+  Reseal(file);
+}
+
+void PatchSectionPayload(std::vector<uint8_t>& file, format::SectionType type,
+                         const std::function<void(std::span<uint8_t>)>& edit) {
+  const uint32_t count = LayoutOf(file).trailer.section_count;
+  for (uint32_t i = 0; i < count; ++i) {
+    format::Section section = SectionAt(file, i);
+    if (section.type != static_cast<uint32_t>(type)) continue;
+    std::span<uint8_t> payload(file.data() + section.offset_bytes, section.length_bytes);
+    edit(payload);
+    section.checksum = Checksum64(payload);
+    StoreSection(file, i, section);
+    Reseal(file);
+    return;
+  }
+  std::abort();  // the test's file has no such section
+}
+
+void PatchParentReference(std::vector<uint8_t>& file,
+                          const std::function<void(format::ParentReference&)>& edit) {
+  PatchSectionPayload(file, format::SectionType::kParent, [&](std::span<uint8_t> payload) {
+    auto parent = format::DecodeParentSection(payload, "test");
+    if (!parent.ok()) std::abort();
+    edit(*parent);
+    std::vector<uint8_t> encoded = format::EncodeParentSection(*parent);
+    if (encoded.size() != payload.size()) std::abort();
+    std::copy(encoded.begin(), encoded.end(), payload.begin());
+  });
 }
 
 }  // namespace lazysnap::testing
