@@ -142,6 +142,28 @@ bool WaitFor(F condition) {
   return false;
 }
 
+// ShuffledTouchMismatches has `threads` threads read every page of `memory`, each in its
+// own random order (so faults collide), and counts the pages that differ from `expected`.
+int ShuffledTouchMismatches(std::span<const uint8_t> memory, std::span<const uint8_t> expected,
+                            int threads) {
+  std::vector<uint64_t> pages;
+  for (uint64_t at = 0; at < memory.size(); at += kPage) pages.push_back(at);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> touchers;
+  for (int i = 0; i < threads; ++i) {
+    touchers.emplace_back([&, i] {
+      std::vector<uint64_t> order = pages;
+      std::shuffle(order.begin(), order.end(), std::mt19937(i));
+      for (uint64_t at : order) {
+        const size_t n = std::min<uint64_t>(kPage, memory.size() - at);
+        if (std::memcmp(memory.data() + at, expected.data() + at, n) != 0) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& th : touchers) th.join();
+  return mismatches.load();
+}
+
 // ------------------------------------------------------------------------------------
 
 struct TouchCase {
@@ -230,23 +252,7 @@ TEST(RestoreSession, ChunksCompressedWithADictionaryAreServedRight) {
   RestoreOptions options;
   options.handler_threads = 3;
   START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
-  std::vector<uint64_t> pages;
-  for (uint64_t at = 0; at < length; at += kPage) pages.push_back(at);
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> touchers;
-  for (int i = 0; i < 4; ++i) {
-    touchers.emplace_back([&, i] {
-      std::vector<uint64_t> order = pages;
-      std::shuffle(order.begin(), order.end(), std::mt19937(i));
-      const uint8_t* memory = (*session)->region_memory(0).data();
-      for (uint64_t at : order) {
-        const size_t n = std::min<uint64_t>(kPage, length - at);
-        if (std::memcmp(memory + at, Expected(t, 0).data() + at, n) != 0) ++mismatches;
-      }
-    });
-  }
-  for (std::thread& th : touchers) th.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(ShuffledTouchMismatches((*session)->region_memory(0), Expected(t, 0), 4), 0);
   RestoreStats stats = (*session)->stats();
   EXPECT_GT(stats.faults_fetched, 0u);
   EXPECT_EQ(stats.chunks_failed, 0u);
@@ -326,23 +332,7 @@ TEST_P(ChainRestore, EveryByteComesFromTheFileHoldingItsChunk) {
   options.serving = c.serving;
   options.use_io_uring = c.use_io_uring;
   START_OR_SKIP(session, RestoreSession::Start(snapshot, options));
-  std::vector<uint64_t> pages;
-  for (uint64_t at = 0; at < length; at += kPage) pages.push_back(at);
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> touchers;
-  for (int i = 0; i < 3; ++i) {
-    touchers.emplace_back([&, i] {
-      std::vector<uint64_t> order = pages;
-      std::shuffle(order.begin(), order.end(), std::mt19937(i));
-      const uint8_t* memory = (*session)->region_memory(0).data();
-      for (uint64_t at : order) {
-        const size_t n = std::min<uint64_t>(kPage, length - at);
-        if (std::memcmp(memory + at, image.data() + at, n) != 0) ++mismatches;
-      }
-    });
-  }
-  for (std::thread& th : touchers) th.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(ShuffledTouchMismatches((*session)->region_memory(0), image, 3), 0);
   EXPECT_EQ((*session)->stats().chunks_failed, 0u);
   EXPECT_TRUE((*session)->Close(CloseMode::kFinishRestore).ok());
 }

@@ -26,17 +26,8 @@ std::string CorpusDirectory() {
 }
 
 TEST(ChainFuzzerCorpus, EveryInputRunsWithoutCrashing) {
-  const std::string directory = CorpusDirectory();
-  std::error_code error;
-  std::vector<std::string> files = testing::FilesIn(directory, error);
-  ASSERT_FALSE(error) << directory << ": " << error.message();
-  ASSERT_FALSE(files.empty()) << directory << " holds no corpus files";
-  for (const std::string& file : files) {
-    SCOPED_TRACE(file);
-    auto bytes = ReadFileToString(file);
-    ASSERT_TRUE(bytes.ok()) << bytes.status();
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
-  }
+  absl::Status replayed = testing::ReplayCorpus(CorpusDirectory(), &LLVMFuzzerTestOneInput);
+  EXPECT_TRUE(replayed.ok()) << replayed;
 }
 
 // Seeds named "seed-valid_*" hold a valid chain: its first file must open with the rest
@@ -44,13 +35,11 @@ TEST(ChainFuzzerCorpus, EveryInputRunsWithoutCrashing) {
 TEST(ChainFuzzerCorpus, ValidSeedsOpenAsChains) {
   const std::string directory = CorpusDirectory();
   std::error_code error;
-  std::vector<std::string> files = testing::FilesIn(directory, error);
+  std::vector<std::string> seeds = testing::ValidSeeds(directory, error);
   ASSERT_FALSE(error) << directory << ": " << error.message();
-  int valid = 0;
-  for (const std::string& file : files) {
-    if (std::filesystem::path(file).filename().string().rfind("seed-valid_", 0) != 0) continue;
+  EXPECT_FALSE(seeds.empty()) << "no seed-valid_* files in " << directory;
+  for (const std::string& file : seeds) {
     SCOPED_TRACE(file);
-    ++valid;
     auto bytes = ReadFileToString(file);
     ASSERT_TRUE(bytes.ok()) << bytes.status();
     std::vector<std::shared_ptr<const RandomAccessFile>> chain;
@@ -65,7 +54,6 @@ TEST(ChainFuzzerCorpus, ValidSeedsOpenAsChains) {
     ASSERT_TRUE(reader.ok()) << reader.status();
     EXPECT_EQ((*reader)->chain_length(), chain.size());
   }
-  EXPECT_GT(valid, 0) << "no seed-valid_* files in " << directory;
 }
 
 }  // namespace

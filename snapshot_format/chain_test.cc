@@ -15,6 +15,7 @@
 #include "base/file_io.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/parent_resolver.h"
+#include "snapshot_format/snapshot_image_source.h"
 #include "snapshot_format/snapshot_reader.h"
 #include "snapshot_format/snapshot_writer.h"
 #include "snapshot_format/test_util.h"
@@ -63,15 +64,9 @@ std::string FreshDirectory(const std::string& name) {
 
 // Decoded returns the flat image `reader` decodes to (holes between regions as zeros).
 std::vector<uint8_t> Decoded(const SnapshotReader& reader) {
-  std::vector<uint8_t> image(reader.image_size_bytes());
-  auto summary = DecodeImage(reader, {.threads = 2},
-                             [&](const ChunkLocation& location, std::span<const uint8_t> bytes) {
-                               std::memcpy(image.data() + location.image_offset_bytes,
-                                           bytes.data(), bytes.size());
-                               return absl::OkStatus();
-                             });
-  EXPECT_TRUE(summary.ok()) << summary.status();
-  return image;
+  auto image = testing::DecodeFlatImage(reader);
+  EXPECT_TRUE(image.ok()) << image.status();
+  return image.ok() ? *image : std::vector<uint8_t>();
 }
 
 std::unique_ptr<SnapshotReader> OpenOrDie(const std::string& path, OpenOptions options = {}) {
@@ -92,6 +87,23 @@ std::vector<uint8_t> Edit(std::vector<uint8_t> image, std::initializer_list<uint
                           uint8_t byte = 0x5a) {
   for (uint64_t offset : offsets) image[offset] = byte;
   return image;
+}
+
+// BaseAndChild: a root of BaseImage() and its child with chunk 0 changed, written as
+// base.lzs and child.lzs in a fresh directory.
+struct BaseAndChild {
+  std::string dir;
+  Snapshot base;
+  Snapshot child;
+};
+
+BaseAndChild WriteBaseAndChild(const std::string& name) {
+  BaseAndChild chain;
+  chain.dir = FreshDirectory(name);
+  chain.base = Write(chain.dir, "base.lzs", BaseImage(), nullptr);
+  chain.child =
+      Write(chain.dir, "child.lzs", Edit(chain.base.image, {0}), OpenOrDie(chain.base.path).get());
+  return chain;
 }
 
 TEST(Chain, ChildStoresOnlyChangedChunksAndReadsBackExactly) {
@@ -175,6 +187,41 @@ TEST(Chain, ChainOfThreeExtractsByteForByteFromEveryFile) {
   EXPECT_EQ(Decoded(*OpenOrDie(base.path)), base.image);
 }
 
+TEST(Chain, FlattenedChainIsStandaloneAndDecodesTheSame) {
+  const std::string dir = FreshDirectory("flatten");
+  Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr, {},
+                        {{0, 10 * kChunk, 0}, {12 * kChunk, 12 * kChunk - 100, 0x5000}});
+  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {kChunk, 13 * kChunk}),
+                         OpenOrDie(base.path).get(), {}, base.regions);
+  auto chain = OpenOrDie(child.path);
+  ASSERT_NE(chain, nullptr);
+  const std::vector<uint8_t> expected = Decoded(*chain);
+  for (uint32_t chunk_size : {kChunk, 4 * kChunk}) {
+    auto source = SnapshotImageSource::Create(*chain);
+    ASSERT_TRUE(source.ok()) << source.status();
+    const std::string flat = dir + absl::StrFormat("/flat_%d.lzs", chunk_size);
+    auto summary = WriteSnapshot(**source, flat,
+                                 {.chunk_size_bytes = chunk_size, .page_size_bytes = 4096});
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    EXPECT_EQ(summary->parent_chunks, 0u);
+    auto reader = OpenOrDie(flat);
+    ASSERT_NE(reader, nullptr);
+    EXPECT_EQ(reader->chain_length(), 1u);
+    EXPECT_EQ(reader->header().minor_version, format::kBaseMinorVersion);
+    EXPECT_EQ(std::vector<format::Region>(reader->regions().begin(), reader->regions().end()),
+              base.regions);
+    EXPECT_EQ(Decoded(*reader), expected) << chunk_size;
+  }
+  // Zero chunks of the chain are known without decoding.
+  auto source = SnapshotImageSource::Create(*chain);
+  ASSERT_TRUE(source.ok());
+  EXPECT_TRUE((*source)->KnownZero(2 * kChunk, kChunk));
+  EXPECT_FALSE((*source)->KnownZero(2 * kChunk, 2 * kChunk));
+  EXPECT_FALSE((*source)->KnownZero(10 * kChunk, kChunk));  // between regions
+  std::vector<uint8_t> bytes(100);
+  EXPECT_TRUE(absl::IsInvalidArgument((*source)->Read(11 * kChunk, bytes).status()));
+}
+
 TEST(Chain, LazilyOpenedChainValidatesAncestorSegmentsOnFirstUse) {
   const std::string dir = FreshDirectory("lazy");
   Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr);
@@ -193,12 +240,18 @@ TEST(Chain, LazilyOpenedChainValidatesAncestorSegmentsOnFirstUse) {
   EXPECT_TRUE(reader->parent()->summary().compressed_chunks > 0);
 }
 
+// WriteRecordsWithDictionary writes base.lzs: 64 chunks of records compressed with a
+// trained dictionary.
+Snapshot WriteRecordsWithDictionary(const std::string& dir) {
+  return Write(dir, "base.lzs", testing::MixedImage(64 * kChunk, kChunk, {Fill::kRecords}),
+               nullptr,
+               {.train_dictionary = {.dictionary_size_bytes = 4096, .only_if_it_pays = false}});
+}
+
 TEST(Chain, EachFileDecodesWithItsOwnDictionary) {
   const std::string dir = FreshDirectory("dictionaries");
-  std::vector<uint8_t> records = testing::MixedImage(64 * kChunk, kChunk, {Fill::kRecords});
-  Snapshot base = Write(dir, "base.lzs", records, nullptr,
-                        {.train_dictionary = {.dictionary_size_bytes = 4096,
-                                              .only_if_it_pays = false}});
+  Snapshot base = WriteRecordsWithDictionary(dir);
+  const std::vector<uint8_t>& records = base.image;
   auto base_reader = OpenOrDie(base.path);
   ASSERT_NE(base_reader->dictionary(1), nullptr);
   // The child trains its own dictionary on other records, so the two files' dictionaries
@@ -227,10 +280,8 @@ TEST(Chain, EachFileDecodesWithItsOwnDictionary) {
 
 TEST(Chain, ChildReusesItsParentsDictionaryByDefault) {
   const std::string dir = FreshDirectory("reuse");
-  std::vector<uint8_t> records = testing::MixedImage(64 * kChunk, kChunk, {Fill::kRecords});
-  Snapshot base = Write(dir, "base.lzs", records, nullptr,
-                        {.train_dictionary = {.dictionary_size_bytes = 4096,
-                                              .only_if_it_pays = false}});
+  Snapshot base = WriteRecordsWithDictionary(dir);
+  const std::vector<uint8_t>& records = base.image;
   auto base_reader = OpenOrDie(base.path);
   ASSERT_NE(base_reader->dictionary(1), nullptr);
   Snapshot child = Write(dir, "child.lzs", Edit(records, {3 * kChunk}), base_reader.get());
@@ -238,6 +289,15 @@ TEST(Chain, ChildReusesItsParentsDictionaryByDefault) {
   EXPECT_EQ(child.summary.dictionary_sample_bytes, 0u);  // nothing trained
   auto reader = OpenOrDie(child.path);
   EXPECT_EQ(Decoded(*reader), child.image);
+
+  // A parent without a dictionary: the child trains none either.
+  Snapshot plain = Write(dir, "plain.lzs", records, nullptr,
+                         {.train_dictionary = {.dictionary_size_bytes = 0}});
+  Snapshot plain_child = Write(dir, "plain_child.lzs", Edit(records, {3 * kChunk}),
+                               OpenOrDie(plain.path).get());
+  EXPECT_EQ(plain_child.summary.dictionary_bytes, 0u);
+  EXPECT_EQ(plain_child.summary.dictionary_sample_bytes, 0u);
+  EXPECT_EQ(plain_child.summary.dictionary_note, "the parent has none");
 }
 
 TEST(Chain, ChildMayHaveOtherRegionsThanItsParent) {
@@ -269,9 +329,7 @@ TEST(Chain, ChildMayHaveOtherRegionsThanItsParent) {
 }
 
 TEST(Chain, MissingParentIsNotFoundNamingBothFiles) {
-  const std::string dir = FreshDirectory("missing");
-  Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr);
-  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {0}), OpenOrDie(base.path).get());
+  auto [dir, base, child] = WriteBaseAndChild("missing");
   std::filesystem::remove(base.path);
   auto reader = SnapshotReader::Open(child.path);
   ASSERT_TRUE(absl::IsNotFound(reader.status())) << reader.status();
@@ -280,9 +338,7 @@ TEST(Chain, MissingParentIsNotFoundNamingBothFiles) {
 }
 
 TEST(Chain, ReplacedParentIsRefusedBeforeAnyByteIsServed) {
-  const std::string dir = FreshDirectory("replaced");
-  Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr);
-  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {0}), OpenOrDie(base.path).get());
+  auto [dir, base, child] = WriteBaseAndChild("replaced");
   // Another snapshot of the very same image: same chunks, another identity.
   Write(dir, "base.lzs", base.image, nullptr);
   auto reader = SnapshotReader::Open(child.path);
@@ -294,9 +350,7 @@ TEST(Chain, ReplacedParentIsRefusedBeforeAnyByteIsServed) {
 }
 
 TEST(Chain, ParentRewrittenUnderItsOwnIdIsRefused) {
-  const std::string dir = FreshDirectory("rewritten");
-  Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr);
-  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {0}), OpenOrDie(base.path).get());
+  auto [dir, base, child] = WriteBaseAndChild("rewritten");
   // Same id, a chunk's bytes changed and every checksum resealed: only the identity the
   // child recorded can tell.
   std::vector<uint8_t> bytes = testing::ReadFileBytes(base.path);
@@ -309,10 +363,8 @@ TEST(Chain, ParentRewrittenUnderItsOwnIdIsRefused) {
 
 TEST(Chain, TwoSnapshotsNamingEachOtherAreACycle) {
   // Valid files cannot form a cycle; crafted ones must still be refused, not followed.
-  const std::string dir = FreshDirectory("cycle");
-  Snapshot base = Write(dir, "a.lzs", BaseImage(), nullptr);
-  Snapshot child = Write(dir, "b.lzs", Edit(base.image, {0}), OpenOrDie(base.path).get());
-  // a.lzs becomes a child of b.lzs: it gains b's parent section, naming b's identity.
+  auto [dir, base, child] = WriteBaseAndChild("cycle");
+  // base.lzs (a) becomes a child of child.lzs (b): it gains a parent section naming b.
   auto b = OpenOrDie(child.path);
   ASSERT_NE(b, nullptr);
   format::ParentReference names_b = *b->parent_reference();
@@ -320,7 +372,7 @@ TEST(Chain, TwoSnapshotsNamingEachOtherAreACycle) {
   names_b.header_checksum = b->header_checksum();
   names_b.trailer_checksum = b->trailer_checksum();
   names_b.file_size_bytes = b->file_size_bytes();
-  names_b.name = "b.lzs";
+  names_b.name = "child.lzs";
   names_b.chain_depth = 2;
   b.reset();
   // a gets a parent section naming b: its payload goes at the end of a's data area.
@@ -389,9 +441,7 @@ TEST(Chain, WriterRefusesAnotherChunkSizeThanTheParents) {
 }
 
 TEST(Chain, OpeningFromAFileNeedsAResolver) {
-  const std::string dir = FreshDirectory("no_resolver");
-  Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr);
-  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {0}), OpenOrDie(base.path).get());
+  auto [dir, base, child] = WriteBaseAndChild("no_resolver");
   auto file = LocalFile::Open(child.path);
   ASSERT_TRUE(file.ok());
   auto reader = SnapshotReader::Open(std::shared_ptr<const RandomAccessFile>(std::move(*file)));
@@ -402,9 +452,7 @@ TEST(Chain, OpeningFromAFileNeedsAResolver) {
 TEST(Chain, ParentsFoundInACallersListByIdentity) {
   // The chain lives in memory under names that mean nothing: the list finds each parent
   // by its snapshot id.
-  const std::string dir = FreshDirectory("list");
-  Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr);
-  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {0}), OpenOrDie(base.path).get());
+  auto [dir, base, child] = WriteBaseAndChild("list");
   Snapshot grandchild = Write(dir, "grandchild.lzs", Edit(child.image, {kChunk}),
                               OpenOrDie(child.path).get());
   auto in_memory = [](const std::string& path, const std::string& name) {
@@ -428,9 +476,7 @@ TEST(Chain, ParentsFoundInACallersListByIdentity) {
 }
 
 TEST(Chain, FirstFoundResolverFallsThroughNotFoundOnly) {
-  const std::string dir = FreshDirectory("first_found");
-  Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr);
-  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {0}), OpenOrDie(base.path).get());
+  auto [dir, base, child] = WriteBaseAndChild("first_found");
   auto not_found = [](const RandomAccessFile&, const format::ParentReference&)
       -> absl::StatusOr<std::shared_ptr<const RandomAccessFile>> {
     return absl::NotFoundError("not in the cache");

@@ -151,24 +151,11 @@ std::string GoldenDirectory() { return testing::RunfilesPath("snapshot_format/te
 
 std::string GoldenPath(const char* file) { return GoldenDirectory() + "/" + file; }
 
-// DecodeFlatImage decodes every chunk of `reader` into an image of `image_size_bytes`.
-absl::StatusOr<std::vector<uint8_t>> DecodeFlatImage(const SnapshotReader& reader) {
-  std::vector<uint8_t> image(reader.image_size_bytes());
-  auto summary = DecodeImage(reader, {.threads = 2},
-                             [&](const ChunkLocation& location, std::span<const uint8_t> bytes) {
-                               std::memcpy(image.data() + location.image_offset_bytes,
-                                           bytes.data(), bytes.size());
-                               return absl::OkStatus();
-                             });
-  if (!summary.ok()) return summary.status();
-  return image;
-}
-
 // FirstFailure opens `path` (eagerly or lazily) and decodes it; returns the first error.
 absl::Status FirstFailure(const std::string& path, OpenOptions options) {
   auto reader = SnapshotReader::Open(path, options);
   if (!reader.ok()) return reader.status();
-  return DecodeFlatImage(**reader).status();
+  return testing::DecodeFlatImage(**reader).status();
 }
 
 TEST(GoldenSnapshots, EveryFileHasAnExpectation) {
@@ -194,7 +181,7 @@ TEST(GoldenSnapshots, ValidFilesDecodeToTheImageTheyWereWrittenFrom) {
       ASSERT_TRUE(reader.ok()) << reader.status();
       ASSERT_EQ((*reader)->image_size_bytes(), golden.image_size_bytes);
       EXPECT_EQ((*reader)->chunk_count(), golden.chunks);
-      auto image = DecodeFlatImage(**reader);
+      auto image = testing::DecodeFlatImage(**reader);
       ASSERT_TRUE(image.ok()) << image.status();
       EXPECT_EQ(Checksum64(*image), golden.image_xxh3);
       ASSERT_TRUE((*reader)->ValidateIndex().ok());

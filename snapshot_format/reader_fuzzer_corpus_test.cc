@@ -23,17 +23,8 @@ namespace {
 std::string CorpusDirectory() { return testing::RunfilesPath("snapshot_format/testdata/fuzz_corpus"); }
 
 TEST(ReaderFuzzerCorpus, EveryInputRunsWithoutCrashing) {
-  const std::string directory = CorpusDirectory();
-  std::error_code error;
-  std::vector<std::string> files = testing::FilesIn(directory, error);
-  ASSERT_FALSE(error) << directory << ": " << error.message();
-  ASSERT_FALSE(files.empty()) << directory << " holds no corpus files";
-  for (const std::string& file : files) {
-    SCOPED_TRACE(file);
-    auto bytes = ReadFileToString(file);
-    ASSERT_TRUE(bytes.ok()) << bytes.status();
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
-  }
+  absl::Status replayed = testing::ReplayCorpus(CorpusDirectory(), &LLVMFuzzerTestOneInput);
+  EXPECT_TRUE(replayed.ok()) << replayed;
 }
 
 // Seeds named "seed-valid_*" are snapshots the reader must accept: if a change made
@@ -41,12 +32,10 @@ TEST(ReaderFuzzerCorpus, EveryInputRunsWithoutCrashing) {
 TEST(ReaderFuzzerCorpus, ValidSeedsOpen) {
   const std::string directory = CorpusDirectory();
   std::error_code error;
-  std::vector<std::string> files = testing::FilesIn(directory, error);
+  std::vector<std::string> seeds = testing::ValidSeeds(directory, error);
   ASSERT_FALSE(error) << directory << ": " << error.message();
-  int valid = 0;
-  for (const std::string& file : files) {
-    if (std::filesystem::path(file).filename().string().rfind("seed-valid_", 0) != 0) continue;
-    ++valid;
+  EXPECT_FALSE(seeds.empty()) << "no seed-valid_* files in " << directory;
+  for (const std::string& file : seeds) {
     // A valid child opens with its parent, the seed of the name it records.
     auto reader = SnapshotReader::Open(
         file, {.resolve_parent = [](const RandomAccessFile& child,
@@ -58,7 +47,6 @@ TEST(ReaderFuzzerCorpus, ValidSeedsOpen) {
         }});
     EXPECT_TRUE(reader.ok()) << file << ": " << reader.status();
   }
-  EXPECT_GT(valid, 0) << "no seed-valid_* files in " << directory;
 }
 
 }  // namespace

@@ -525,18 +525,20 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   // The dictionary comes first: every chunk is compressed with it.
   std::shared_ptr<const CompressionDictionary> dictionary = options.dictionary;
   WriteSummary training;
-  if (dictionary == nullptr && options.parent != nullptr &&
-      options.train_dictionary.dictionary_size_bytes != 0) {
-    // A child's changed chunks look like its parent's: the parent's dictionary fits them
-    // without the cost of training on a sample of mostly unchanged chunks.
+  const bool reuse_parent = dictionary == nullptr && options.parent != nullptr &&
+                            options.reuse_parent_dictionary &&
+                            options.train_dictionary.dictionary_size_bytes != 0;
+  if (reuse_parent) {
+    // A child's changed chunks look like its parent's: the parent's dictionary (or its
+    // choice of none) fits them without the cost of training on a sample of mostly
+    // unchanged chunks.
     LAZYSNAP_ASSIGN_OR_RETURN(dictionary,
                               ParentDictionary(*options.parent, options.compression_level));
-    if (dictionary != nullptr) {
-      training.dictionary_note = absl::StrFormat("the parent's dictionary (id %u), reused",
-                                                 dictionary->id());
-    }
-  }
-  if (dictionary == nullptr) {
+    training.dictionary_note =
+        dictionary != nullptr
+            ? absl::StrFormat("the parent's dictionary (id %u), reused", dictionary->id())
+            : std::string("the parent has none");
+  } else if (dictionary == nullptr) {
     DictionaryTrainingOptions train = options.train_dictionary;
     train.threads = threads;
     LAZYSNAP_ASSIGN_OR_RETURN(
@@ -715,6 +717,7 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   summary.dictionary_seconds = training.dictionary_seconds;
   summary.dictionary_note = std::move(training.dictionary_note);
   summary.region_count = trailer.region_count;
+  summary.incremental = parent_reference.has_value();
   for (const format::Region& r : regions) summary.image_bytes += r.length_bytes;
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -57,11 +57,13 @@ struct WriterOptions {
   // gets a parent section naming `parent` (its identity and `parent_name`, the parent's
   // path relative to the new file's directory: RelativeParentName()) and format 1.1.
   // chunk_size_bytes must be the parent's; page_size_bytes 0 or the parent's. Without a
-  // `dictionary`, the parent's own dictionary (its lowest slot) is reused rather than a
-  // new one trained, unless train_dictionary.dictionary_size_bytes is 0. The reader must
-  // stay open until WriteSnapshot returns.
+  // `dictionary` and with reuse_parent_dictionary, the parent's own dictionary (its
+  // lowest slot), or none when it has none, is used rather than a new one trained
+  // (unless train_dictionary.dictionary_size_bytes is 0: then none). The reader must stay open until
+  // WriteSnapshot returns.
   const SnapshotReader* parent = nullptr;
   std::string parent_name;
+  bool reuse_parent_dictionary = true;
 };
 
 struct WriteSummary {
@@ -73,6 +75,7 @@ struct WriteSummary {
   uint64_t raw_chunks = 0;
   uint64_t duplicate_chunks = 0;
   uint64_t parent_chunks = 0;  // stored as references to the parent
+  bool incremental = false;    // written with a parent (format 1.1)
   uint64_t index_bytes = 0;
   uint64_t dictionary_bytes = 0;   // 0: no dictionary
   uint32_t dictionary_id = 0;

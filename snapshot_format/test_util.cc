@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "base/byte_order.h"
 #include "base/checksum.h"
 #include "base/file_io.h"
+#include "snapshot_format/image_decoder.h"
 
 namespace lazysnap::testing {
 
@@ -220,6 +222,42 @@ std::vector<std::string> FilesIn(const std::string& directory, std::error_code& 
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+std::vector<std::string> ValidSeeds(const std::string& directory, std::error_code& error) {
+  std::vector<std::string> seeds;
+  for (const std::string& file : FilesIn(directory, error)) {
+    if (std::filesystem::path(file).filename().string().rfind("seed-valid_", 0) == 0) {
+      seeds.push_back(file);
+    }
+  }
+  return seeds;
+}
+
+absl::Status ReplayCorpus(const std::string& directory, int (*target)(const uint8_t*, size_t)) {
+  std::error_code error;
+  std::vector<std::string> files = FilesIn(directory, error);
+  if (error) return absl::InternalError(absl::StrFormat("%s: %s", directory, error.message()));
+  if (files.empty()) return absl::NotFoundError(directory + " holds no corpus files");
+  for (const std::string& file : files) {
+    std::fprintf(stderr, "replaying %s\n", file.c_str());
+    auto bytes = ReadFileToString(file);
+    if (!bytes.ok()) return bytes.status();
+    target(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint8_t>> DecodeFlatImage(const SnapshotReader& reader) {
+  std::vector<uint8_t> image(reader.image_size_bytes());
+  auto summary = DecodeImage(reader, {.threads = 2},
+                             [&](const ChunkLocation& location, std::span<const uint8_t> bytes) {
+                               std::memcpy(image.data() + location.image_offset_bytes,
+                                           bytes.data(), bytes.size());
+                               return absl::OkStatus();
+                             });
+  if (!summary.ok()) return summary.status();
+  return image;
 }
 
 void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,

@@ -17,6 +17,7 @@
 #include "base/random_access_file.h"
 #include "snapshot_format/format.h"
 #include "snapshot_format/image_source.h"
+#include "snapshot_format/snapshot_reader.h"
 
 namespace lazysnap::testing {
 
@@ -102,6 +103,19 @@ std::string RunfilesPath(std::string_view relative);
 // FilesIn lists the regular files of `directory` in name order (for corpus replays); an
 // error leaves `error` set.
 std::vector<std::string> FilesIn(const std::string& directory, std::error_code& error);
+
+// ValidSeeds lists the files of `directory` named "seed-valid_*" (fuzz seeds a reader
+// must accept), in name order; an error leaves `error` set.
+std::vector<std::string> ValidSeeds(const std::string& directory, std::error_code& error);
+
+// ReplayCorpus runs every file of `directory` through a fuzz target (its
+// LLVMFuzzerTestOneInput), naming each on stderr first so that a crash shows which.
+// NotFound when the directory holds no files; the directory's own errors otherwise.
+absl::Status ReplayCorpus(const std::string& directory, int (*target)(const uint8_t*, size_t));
+
+// DecodeFlatImage decodes every chunk of `reader` (through its chain) into an image of
+// image_size_bytes(), holes between regions left zero.
+absl::StatusOr<std::vector<uint8_t>> DecodeFlatImage(const SnapshotReader& reader);
 
 // PatchIndexEntry rewrites index entry `chunk` with `edit` applied, then reseals.
 void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
