@@ -38,6 +38,10 @@ RestoreOptions RestoreOptionsFor(const VmOptions& options) {
   restore.require_kernel_faults = true;
   // The VMM is gone (or being killed) when a session closes: nothing to finish.
   restore.close_mode = CloseMode::kDiscard;
+  // A refused chunk is the daemon's fatal-error policy's business (kill the VMM, or leave
+  // its vCPUs blocked): poisoning its pages would make KVM raise SIGBUS in the VMM first,
+  // whatever the policy says.
+  restore.use_poison = false;
   return restore;
 }
 

@@ -183,6 +183,7 @@ DecodeError ChunkDecoder::DecodeQuietly(const StoredChunk& chunk,
     }
     case format::ChunkKind::kZero:
     case format::ChunkKind::kDuplicate:
+    case format::ChunkKind::kParent:
       return DecodeError::kNotStored;
   }
   if (Checksum64(out) != chunk.checksum) return DecodeError::kChecksum;
@@ -215,7 +216,8 @@ absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint
           absl::StrFormat("the frame needs dictionary id %d but the index points it at "
                           "dictionary slot %d (id %d)",
                           ZSTD_getDictID_fromFrame(stored.data(), stored.size()),
-                          chunk.dictionary_slot, dictionary != nullptr ? dictionary->id() : 0));
+                          chunk.dictionary_slot % 256,
+                          dictionary != nullptr ? dictionary->id() : 0));
     case DecodeError::kZstd:
       return ChunkError(file, chunk, absl::StrFormat("zstd: %s", ZSTD_getErrorName(zstd_error)));
     case DecodeError::kWrongLength:

@@ -109,13 +109,21 @@ class ChunkCompressor {
 // fills it from the (already validated) index.
 struct StoredChunk {
   uint64_t chunk_number = 0;   // as requested (for messages)
-  format::ChunkKind kind = format::ChunkKind::kZero;  // duplicates resolved: never kDuplicate
+  // Duplicates and parent chunks resolved: zero, compressed or raw.
+  format::ChunkKind kind = format::ChunkKind::kZero;
   uint64_t file_offset_bytes = 0;  // for messages
   uint32_t stored_length_bytes = 0;
   uint32_t length_bytes = 0;  // uncompressed
   uint64_t checksum = 0;         // of the uncompressed bytes
   uint64_t stored_checksum = 0;  // of the stored bytes
-  uint8_t dictionary_slot = 0;
+  // The dictionary to decode with, as SnapshotReader::dictionary() takes it: 0 for none,
+  // else the slot the index entry names (1..255) + 256 * file_index, so that one number
+  // names a dictionary anywhere in a chain (format::kMaxChainDepth keeps it in 16 bits).
+  // For a chunk of the snapshot itself (file_index 0) it is the entry's slot.
+  uint16_t dictionary_slot = 0;
+  // Which file of the reader's chain holds the stored bytes: 0 is the snapshot opened, 1
+  // its parent, and so on (SnapshotReader::chain_file()). file_offset_bytes is in it.
+  uint32_t file_index = 0;
 };
 
 // DecodeError: why a chunk did not decode (kNone when it did).
@@ -143,7 +151,7 @@ class ChunkDecoder {
   // Decode checks the stored bytes' checksum, then fills `out` (exactly
   // chunk.length_bytes) from `stored` (exactly chunk.stored_length_bytes; for raw chunks it
   // may alias `out`) and checks the content checksum. zstd never sees unverified bytes.
-  // `dictionary` must be the one for chunk.dictionary_slot (nullptr for slot 0).
+  // `dictionary` must be the one chunk.dictionary_slot names (nullptr for 0).
   // DataLoss naming `file`, the chunk and the reason when the bytes do not decode to
   // exactly length_bytes or the checksum does not match; `out` is then unspecified and
   // must not be used.

@@ -19,6 +19,7 @@ const Command& CreateCommand();
 const Command& InspectCommand();
 const Command& VerifyCommand();
 const Command& ExtractCommand();
+const Command& FlattenCommand();
 const Command& FeaturesCommand();
 const Command& RestoreCommand();
 const Command& DemoCommand();

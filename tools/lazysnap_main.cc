@@ -10,7 +10,8 @@ namespace lazysnap::cli {
 
 std::vector<const Command*> AllCommands() {
   return {&DemoCommand(), &CreateCommand(), &InspectCommand(), &VerifyCommand(),
-          &ExtractCommand(), &RestoreCommand(), &ServeCommand(), &FeaturesCommand()};
+          &ExtractCommand(), &FlattenCommand(), &RestoreCommand(), &ServeCommand(),
+          &FeaturesCommand()};
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include "base/json_writer.h"
 #include "tools/commands.h"
 #include "tools/restore_run.h"
+#include "tools/snapshot_open.h"
 
 namespace lazysnap::cli {
 namespace {
@@ -21,7 +22,9 @@ const CommandSpec kRestoreSpec = {
         "slice; random: every page shuffled; ws:PCT: a random PCT% of the pages), so that\n"
         "the pages are filled on first touch. With --verify, every touched page is compared\n"
         "with the raw image. Prints time to ready, time to touch, fault counts and the\n"
-        "fault service latency. Exit status 1 when a page differs or a chunk was refused.",
+        "fault service latency. Exit status 1 when a page differs or a chunk was refused.\n"
+        "An incremental snapshot is restored through its chain: each chunk is read from\n"
+        "the snapshot that holds it.",
     .min_positional = 1,
     .max_positional = 1,
     .flags = {
@@ -39,6 +42,7 @@ const CommandSpec kRestoreSpec = {
         {"nice", "N", "nice value of the handler threads (negative needs CAP_SYS_NICE; default 0)"},
         {"background", "", "also populate every chunk from an idle-priority thread"},
         {"no-io-uring", "", "read chunks with pread instead of io_uring"},
+        {"ancestor", "FILE", kAncestorFlagHelp, true},
         {"json", "", "print the result as JSON on stdout"},
     }};
 
@@ -69,6 +73,9 @@ int RunRestoreCommand(const ParsedArgs& args) {
   options.restore.pin_handler_threads = args.Has("pin");
   options.restore.background_populate = args.Has("background");
   options.restore.use_io_uring = !args.Has("no-io-uring");
+  auto resolver = AncestorResolver(args.Values("ancestor"));
+  if (!resolver.ok()) return Fail(spec.name, resolver.status());
+  options.resolve_parent = std::move(*resolver);
 
   auto run = RunRestore(options);
   if (!run.ok()) return Fail(spec.name, run.status());
@@ -82,6 +89,7 @@ int RunRestoreCommand(const ParsedArgs& args) {
         .Member("memory_bytes", r.memory_bytes)
         .Member("regions", r.regions)
         .Member("chunk_size_bytes", r.chunk_size_bytes)
+        .Member("chain_length", r.chain_length)
         .Member("reader", r.reader)
         .Member("handler_threads", r.handler_threads)
         .Member("access", options.pattern.ToString())
@@ -125,10 +133,13 @@ int RunRestoreCommand(const ParsedArgs& args) {
     std::printf("%s\n", json.text().c_str());
     return ok ? kExitOk : kExitFailure;
   }
-  std::printf("restore %s: %s in %d region%s, chunk %s, %s reads, %d handler thread%s\n",
+  std::printf("restore %s: %s in %d region%s, chunk %s, %s reads, %d handler thread%s%s\n",
               options.snapshot_path.c_str(), FormatBytes(r.memory_bytes).c_str(), r.regions,
               r.regions == 1 ? "" : "s", FormatBytes(r.chunk_size_bytes).c_str(), r.reader.c_str(),
-              r.handler_threads, r.handler_threads == 1 ? "" : "s");
+              r.handler_threads, r.handler_threads == 1 ? "" : "s",
+              r.chain_length > 1
+                  ? absl::StrFormat(", from a chain of %d snapshots", r.chain_length).c_str()
+                  : "");
   std::printf("  ready      %s (open %s + start %s)\n",
               FormatDuration(r.open_seconds + r.start_seconds).c_str(),
               FormatDuration(r.open_seconds).c_str(), FormatDuration(r.start_seconds).c_str());

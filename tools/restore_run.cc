@@ -26,11 +26,14 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   RestoreRunResult result;
   auto start = std::chrono::steady_clock::now();
   LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<const SnapshotReader> reader,
-                            SnapshotReader::Open(options.snapshot_path, {.validate_index = false}));
+                            SnapshotReader::Open(options.snapshot_path,
+                                                 {.validate_index = false,
+                                                  .resolve_parent = options.resolve_parent}));
   result.open_seconds = SecondsSince(start);
   result.memory_bytes = reader->memory_size_bytes();
   result.regions = static_cast<uint32_t>(reader->regions().size());
   result.chunk_size_bytes = reader->chunk_size_bytes();
+  result.chain_length = reader->chain_length();
 
   UniqueFd image;
   if (!options.verify_image.empty()) {

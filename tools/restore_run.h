@@ -10,12 +10,15 @@
 #include "absl/status/statusor.h"
 #include "engine/restore_options.h"
 #include "engine/restore_stats.h"
+#include "snapshot_format/parent_resolver.h"
 #include "workload/access_pattern.h"
 
 namespace lazysnap::cli {
 
 struct RestoreRunOptions {
   std::string snapshot_path;
+  // Finds an incremental snapshot's ancestors (empty: beside it, by the names it records).
+  ParentResolver resolve_parent;
   RestoreOptions restore;
   AccessPattern pattern;
   int touch_threads = 2;
@@ -30,6 +33,7 @@ struct RestoreRunResult {
   uint64_t memory_bytes = 0;
   uint32_t regions = 0;
   uint32_t chunk_size_bytes = 0;
+  uint32_t chain_length = 1;     // files the snapshot's chunks come from
   std::string reader;            // io_uring or pread
   int handler_threads = 0;
   RestoreStats stats;

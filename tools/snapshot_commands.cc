@@ -15,11 +15,14 @@
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/image_source.h"
 #include "snapshot_format/process_image_source.h"
+#include "snapshot_format/parent_resolver.h"
+#include "snapshot_format/snapshot_image_source.h"
 #include "snapshot_format/snapshot_reader.h"
 #include "snapshot_format/snapshot_writer.h"
 #include "tools/commands.h"
 #include "tools/dictionary_estimate.h"
 #include "tools/progress.h"
+#include "tools/snapshot_open.h"
 #include "tools/snapshot_report.h"
 
 namespace lazysnap::cli {
@@ -60,7 +63,7 @@ absl::StatusOr<format::Region> ParseRegion(const std::string& text) {
 
 const CommandSpec kCreateSpec = {
     .name = "create",
-    .synopsis = "IMAGE -o SNAP [flags]  |  --pid PID -o SNAP [flags]",
+    .synopsis = "IMAGE -o SNAP [--parent PARENT] [flags]  |  --pid PID -o SNAP [flags]",
     .summary = "snapshot a raw memory image (file, block device, - for stdin) or a live process",
     .description =
         "Reads IMAGE once, cuts it into chunks, and writes SNAP: zero chunks are stored as\n"
@@ -80,7 +83,15 @@ const CommandSpec kCreateSpec = {
         "anonymous mappings, .data/.bss) is captured through /proc/PID/mem, one region per\n"
         "mapping at its virtual address. That needs ptrace access to the process (root,\n"
         "CAP_SYS_PTRACE, or the same user under kernel.yama.ptrace_scope). The process keeps\n"
-        "running unless --freeze stops it (SIGSTOP, resumed with SIGCONT when done).",
+        "running unless --freeze stops it (SIGSTOP, resumed with SIGCONT when done).\n"
+        "\n"
+        "With --parent, SNAP is incremental (format 1.1): each chunk whose checksum equals\n"
+        "that of PARENT's chunk at the same offset is recorded as \"in the parent\" and not\n"
+        "stored again, so SNAP costs what changed. SNAP records PARENT's identity and its\n"
+        "path relative to SNAP; readers find PARENT there (or among --ancestor files) and\n"
+        "refuse a file that is not the same PARENT. The chunk size is PARENT's, and so is\n"
+        "the dictionary unless --dictionary-size or --dictionary-sample asks for a new one.\n"
+        "A chain holds at most 32 snapshots: 'lazysnap flatten' makes a standalone one.",
     .min_positional = 0,
     .max_positional = 1,
     .flags = {
@@ -100,21 +111,22 @@ const CommandSpec kCreateSpec = {
         {"pid", "PID", "capture the memory of this live process instead of an image"},
         {"freeze", "", "with --pid: stop the process while it is captured"},
         {"include-readonly", "", "with --pid: also capture read-only and shared mappings"},
+        {"parent", "PARENT",
+         "write an incremental snapshot: only the chunks that differ from PARENT's"},
+        {"ancestor", "FILE", kAncestorFlagHelp, true},
         {"json", "", "print the summary as JSON on stdout"},
     }};
 
-int RunCreate(const ParsedArgs& args) {
-  const CommandSpec& spec = kCreateSpec;
-  if (!args.Has("output")) return UsageError(spec, "missing -o SNAP");
-  WriterOptions options;
+// ParseWriterOptions reads the flags create and flatten share (chunk size, level,
+// threads, dictionary) into `options`; InvalidArgument with a one-line message.
+absl::Status ParseWriterOptions(const ParsedArgs& args, WriterOptions& options) {
   if (args.Has("chunk-size")) {
     auto size = ParseSize(args.Value("chunk-size"));
-    if (!size.ok()) return UsageError(spec, std::string(size.status().message()));
+    if (!size.ok()) return size.status();
     if (!format::IsPowerOfTwo(*size) || *size < format::kMinChunkSizeBytes ||
         *size > format::kMaxChunkSizeBytes) {
-      return UsageError(spec, absl::StrFormat("--chunk-size %s: must be a power of two from 4K "
-                                              "to 4M",
-                                              args.Value("chunk-size")));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--chunk-size %s: must be a power of two from 4K to 4M", args.Value("chunk-size")));
     }
     options.chunk_size_bytes = static_cast<uint32_t>(*size);
   }
@@ -122,42 +134,65 @@ int RunCreate(const ParsedArgs& args) {
     auto [min_level, max_level] = CompressionLevelRange();
     auto level = ParseInt(args.Value("level"), min_level, max_level);
     if (!level.ok() || *level == 0) {
-      return UsageError(spec, absl::StrFormat("--level %s: must be a zstd level in [%d, %d], not 0",
-                                              args.Value("level"), min_level, max_level));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--level %s: must be a zstd level in [%d, %d], not 0", args.Value("level"),
+          min_level, max_level));
     }
     options.compression_level = static_cast<int>(*level);
   }
   auto threads = ThreadsFlag(args);
-  if (!threads.ok()) return UsageError(spec, std::string(threads.status().message()));
+  if (!threads.ok()) return threads.status();
   options.threads = *threads;
   if (args.Has("dictionary-size")) {
     auto size = ParseSize(args.Value("dictionary-size"));
     if (!size.ok() || (*size != 0 && (*size < kMinDictionarySizeBytes ||
                                       *size > format::kMaxDictionarySizeBytes))) {
-      return UsageError(spec, absl::StrFormat("--dictionary-size %s: must be 0 or from 256 to 16M",
-                                              args.Value("dictionary-size")));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--dictionary-size %s: must be 0 or from 256 to 16M", args.Value("dictionary-size")));
     }
     options.train_dictionary.dictionary_size_bytes = static_cast<size_t>(*size);
   }
   if (args.Has("dictionary-sample")) {
     auto size = ParseSize(args.Value("dictionary-sample"));
     if (!size.ok() || *size == 0 || *size > (1ull << 30)) {
-      return UsageError(spec, absl::StrFormat("--dictionary-sample %s: must be from 1 byte to 1G",
-                                              args.Value("dictionary-sample")));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--dictionary-sample %s: must be from 1 byte to 1G", args.Value("dictionary-sample")));
     }
     options.train_dictionary.sample_bytes = *size;
   }
   if (args.Has("no-dictionary")) {
     if (args.Has("dictionary-size") || args.Has("dictionary-sample")) {
-      return UsageError(spec, "--no-dictionary contradicts --dictionary-size/--dictionary-sample");
+      return absl::InvalidArgumentError(
+          "--no-dictionary contradicts --dictionary-size/--dictionary-sample");
     }
     options.train_dictionary.dictionary_size_bytes = 0;
   }
   if (args.Has("dictionary-always")) {
     if (args.Has("no-dictionary")) {
-      return UsageError(spec, "--dictionary-always contradicts --no-dictionary");
+      return absl::InvalidArgumentError("--dictionary-always contradicts --no-dictionary");
     }
     options.train_dictionary.only_if_it_pays = false;
+  }
+  return absl::OkStatus();
+}
+
+// PrintWritten reports what create or flatten wrote (JSON with --json).
+void PrintWritten(const ParsedArgs& args, const std::string& output, const WriteSummary& summary) {
+  if (args.Has("json")) {
+    JsonWriter json;
+    WriteSummaryJson(json, output, summary);
+    std::printf("%s\n", json.text().c_str());
+  } else {
+    PrintWriteSummary(stdout, output, summary);
+  }
+}
+
+int RunCreate(const ParsedArgs& args) {
+  const CommandSpec& spec = kCreateSpec;
+  if (!args.Has("output")) return UsageError(spec, "missing -o SNAP");
+  WriterOptions options;
+  if (absl::Status parsed = ParseWriterOptions(args, options); !parsed.ok()) {
+    return UsageError(spec, std::string(parsed.message()));
   }
   std::vector<format::Region> regions;
   for (const std::string& text : args.Values("region")) {
@@ -176,6 +211,32 @@ int RunCreate(const ParsedArgs& args) {
     return UsageError(spec, "--region does not apply to --pid (the process's mappings are its regions)");
   }
   const std::string output = args.Value("output");
+  if (args.Has("ancestor") && !args.Has("parent")) {
+    return UsageError(spec, "--ancestor only applies to --parent");
+  }
+  std::unique_ptr<SnapshotReader> parent;
+  if (args.Has("parent")) {
+    const std::string parent_path = args.Value("parent");
+    auto opened = OpenSnapshot(parent_path, args.Values("ancestor"));
+    if (!opened.ok()) return Fail(spec.name, opened.status());
+    parent = std::move(*opened);
+    if (!args.Has("chunk-size")) {
+      options.chunk_size_bytes = parent->chunk_size_bytes();
+    } else if (options.chunk_size_bytes != parent->chunk_size_bytes()) {
+      return UsageError(spec, absl::StrFormat("--chunk-size %s: a child has its parent's chunk "
+                                              "size (%s)",
+                                              args.Value("chunk-size"),
+                                              FormatBytes(parent->chunk_size_bytes())));
+    }
+    if (absl::Status safe = RefuseOverwritingChain(output, *parent, 0); !safe.ok()) {
+      return UsageError(spec, std::string(safe.message()));
+    }
+    options.parent = parent.get();
+    options.parent_name = RelativeParentName(output, parent_path);
+    // Asking for a dictionary of a size or sample means training one for this image.
+    options.reuse_parent_dictionary =
+        !args.Has("dictionary-size") && !args.Has("dictionary-sample");
+  }
   std::unique_ptr<ImageSource> source;
   std::string image;
   if (from_process) {
@@ -205,13 +266,7 @@ int RunCreate(const ParsedArgs& args) {
                                         absl::StrFormat("%s -> %s: %s", image, output,
                                                         summary.status().message())));
   }
-  if (args.Has("json")) {
-    JsonWriter json;
-    WriteSummaryJson(json, output, *summary);
-    std::printf("%s\n", json.text().c_str());
-  } else {
-    PrintWriteSummary(stdout, output, *summary);
-  }
+  PrintWritten(args, output, *summary);
   return kExitOk;
 }
 
@@ -227,12 +282,16 @@ const CommandSpec kInspectSpec = {
         "compresses them again with and without the snapshot's dictionary, to show what\n"
         "the dictionary saves. For a snapshot without one, a dictionary is trained on the\n"
         "sample as create would, and measured on chunks it was not trained on. The level\n"
-        "is not recorded in a snapshot: the sample is compressed at --level.",
+        "is not recorded in a snapshot: the sample is compressed at --level.\n"
+        "\n"
+        "An incremental snapshot is shown with its chain: every snapshot it depends on,\n"
+        "and how many of its chunks each one serves.",
     .min_positional = 1,
     .max_positional = 1,
     .flags = {{"estimate", "", "estimate the size with and without a dictionary"},
               {"sample", "SIZE", "with --estimate: chunk bytes to sample (default 8M)"},
               {"level", "N", "with --estimate: zstd level to compress at (default 3)"},
+              {"ancestor", "FILE", kAncestorFlagHelp, true},
               {"json", "", "print as JSON on stdout"}}};
 
 int RunInspect(const ParsedArgs& args) {
@@ -259,7 +318,7 @@ int RunInspect(const ParsedArgs& args) {
     }
     level = static_cast<int>(*parsed);
   }
-  auto reader = SnapshotReader::Open(args.positional()[0]);
+  auto reader = OpenSnapshot(args.positional()[0], args.Values("ancestor"));
   if (!reader.ok()) return Fail(spec.name, reader.status());
   std::optional<DictionaryEstimate> estimate;
   if (args.Has("estimate")) {
@@ -285,17 +344,20 @@ const CommandSpec kVerifySpec = {
     .summary = "decode every chunk and check every checksum",
     .description =
         "Exit status 0 when the snapshot is sound; 1 with the first bad chunk named\n"
-        "(by number, image offset and file offset) when it is not.",
+        "(by number, image offset and file offset) when it is not. An incremental\n"
+        "snapshot is checked with its chain: every ancestor's index, and every chunk it\n"
+        "serves from whichever file holds it.",
     .min_positional = 1,
     .max_positional = 1,
     .flags = {{"threads", "N", "decoding threads (default: one per CPU)"},
+              {"ancestor", "FILE", kAncestorFlagHelp, true},
               {"json", "", "print the result as JSON on stdout"}}};
 
 int RunVerify(const ParsedArgs& args) {
   const std::string path = args.positional()[0];
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kVerifySpec, std::string(threads.status().message()));
-  auto reader = SnapshotReader::Open(path);
+  auto reader = OpenSnapshot(path, args.Values("ancestor"));
   if (!reader.ok()) return Fail(kVerifySpec.name, reader.status());
   Progress progress("verify", Progress::StderrIsTerminal());
   DecodeImageOptions options;
@@ -308,7 +370,10 @@ int RunVerify(const ParsedArgs& args) {
   progress.Finish();
   if (args.Has("json")) {
     JsonWriter json;
-    json.BeginObject().Member("snapshot", path).Member("sound", summary.ok());
+    json.BeginObject()
+        .Member("snapshot", path)
+        .Member("chain_length", (*reader)->chain_length())
+        .Member("sound", summary.ok());
     if (summary.ok()) {
       json.Member("chunks", summary->chunks)
           .Member("image_bytes", summary->image_bytes)
@@ -322,10 +387,13 @@ int RunVerify(const ParsedArgs& args) {
     return summary.ok() ? kExitOk : kExitFailure;
   }
   if (!summary.ok()) return Fail(kVerifySpec.name, summary.status());
-  std::printf("%s: sound: %d chunks, %s of memory verified in %s (%s)\n", path.c_str(),
+  const uint32_t chain = (*reader)->chain_length();
+  std::printf("%s: sound: %d chunks, %s of memory verified in %s (%s)%s\n", path.c_str(),
               summary->chunks, FormatBytes(summary->image_bytes).c_str(),
               FormatDuration(summary->seconds).c_str(),
-              FormatRate(summary->image_bytes / std::max(summary->seconds, 1e-9)).c_str());
+              FormatRate(summary->image_bytes / std::max(summary->seconds, 1e-9)).c_str(),
+              chain > 1 ? absl::StrFormat(", through a chain of %d snapshots", chain).c_str()
+                        : "");
   return kExitOk;
 }
 
@@ -340,14 +408,15 @@ const CommandSpec kExtractSpec = {
     .min_positional = 1,
     .max_positional = 1,
     .flags = {{"output", "IMAGE", "raw image file to write (required)", false, 'o'},
-              {"threads", "N", "decoding threads (default: one per CPU)"}}};
+              {"threads", "N", "decoding threads (default: one per CPU)"},
+              {"ancestor", "FILE", kAncestorFlagHelp, true}}};
 
 int RunExtract(const ParsedArgs& args) {
   if (!args.Has("output")) return UsageError(kExtractSpec, "missing -o IMAGE");
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kExtractSpec, std::string(threads.status().message()));
   const std::string path = args.positional()[0];
-  auto reader = SnapshotReader::Open(path);
+  auto reader = OpenSnapshot(path, args.Values("ancestor"));
   if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
   Progress progress("extract", Progress::StderrIsTerminal());
   DecodeImageOptions options;
@@ -363,7 +432,70 @@ int RunExtract(const ParsedArgs& args) {
   return kExitOk;
 }
 
+const CommandSpec kFlattenSpec = {
+    .name = "flatten",
+    .synopsis = "SNAP -o OUT [--chunk-size SIZE] [--level N] [--threads N] [--ancestor FILE]... "
+                "[--json]",
+    .summary = "write a standalone snapshot of an incremental snapshot and its chain",
+    .description =
+        "Reads SNAP through its whole chain (verifying every chunk it decodes) and writes\n"
+        "OUT, a snapshot that needs no other file, as create would from the image: a new\n"
+        "dictionary is trained unless --no-dictionary. OUT may be SNAP itself (it is\n"
+        "replaced when complete), but not one of SNAP's ancestors, which other children\n"
+        "may rely on. Use it when a chain nears its limit of 32 snapshots, or to stop\n"
+        "depending on the ancestors.",
+    .min_positional = 1,
+    .max_positional = 1,
+    .flags = {
+        {"output", "OUT", "snapshot file to write (required)", false, 'o'},
+        {"chunk-size", "SIZE", "chunk size of OUT (default: SNAP's)"},
+        {"level", "N", "zstd level, negative levels are faster (default 3)"},
+        {"threads", "N", "compression threads (default: one per CPU)"},
+        {"dictionary-size", "SIZE", "largest zstd dictionary to train (default 64K; 0: none)"},
+        {"dictionary-sample", "SIZE", "image bytes sampled to train the dictionary on (default 8M)"},
+        {"no-dictionary", "", "compress every chunk on its own"},
+        {"dictionary-always", "", "use the trained dictionary even where it does not pay"},
+        {"ancestor", "FILE", kAncestorFlagHelp, true},
+        {"json", "", "print the summary as JSON on stdout"},
+    }};
+
+int RunFlatten(const ParsedArgs& args) {
+  const CommandSpec& spec = kFlattenSpec;
+  if (!args.Has("output")) return UsageError(spec, "missing -o OUT");
+  WriterOptions options;
+  if (absl::Status parsed = ParseWriterOptions(args, options); !parsed.ok()) {
+    return UsageError(spec, std::string(parsed.message()));
+  }
+  const std::string path = args.positional()[0];
+  const std::string output = args.Value("output");
+  auto reader = OpenSnapshot(path, args.Values("ancestor"));
+  if (!reader.ok()) return Fail(spec.name, reader.status());
+  if (absl::Status safe = RefuseOverwritingChain(output, **reader, 1); !safe.ok()) {
+    return UsageError(spec, std::string(safe.message()));
+  }
+  if (!args.Has("chunk-size")) options.chunk_size_bytes = (*reader)->chunk_size_bytes();
+  options.page_size_bytes = (*reader)->header().page_size_bytes;
+  auto source = SnapshotImageSource::Create(**reader);
+  if (!source.ok()) return Fail(spec.name, source.status());
+  Progress progress("flatten", Progress::StderrIsTerminal());
+  options.progress = [&progress](const WriteProgress& p) { progress.Update(p.bytes_done, p.bytes_total); };
+  auto summary = WriteSnapshot(**source, output, options);
+  progress.Finish();
+  if (!summary.ok()) {
+    return Fail(spec.name, absl::Status(summary.status().code(),
+                                        absl::StrFormat("%s -> %s: %s", path, output,
+                                                        summary.status().message())));
+  }
+  PrintWritten(args, output, *summary);
+  return kExitOk;
+}
+
 }  // namespace
+
+const Command& FlattenCommand() {
+  static const Command command{kFlattenSpec, RunFlatten};
+  return command;
+}
 
 const Command& CreateCommand() {
   static const Command command{kCreateSpec, RunCreate};
