@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <random>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -44,6 +45,7 @@ absl::StatusOr<std::shared_ptr<ChunkCache>> ChunkCache::Open(const ChunkCacheOpt
   std::shared_ptr<ChunkCache> cache(new ChunkCache());
   cache->options_ = options;
   cache->root_ = options.directory + "/v1";
+  cache->temp_salt_ = std::random_device()() | (uint64_t{std::random_device()()} << 32);
   absl::Status made = MakeDirectories(cache->root_ + "/tmp");
   if (!made.ok()) return made;
   for (int i = 0; i < 256; ++i) {
@@ -106,11 +108,13 @@ absl::Status ChunkCache::Insert(const ChunkKey& key, std::span<const uint8_t> by
   }
   const std::string path = PathOf(key);
   if (::access(path.c_str(), F_OK) == 0) return absl::OkStatus();
-  const std::string temp = absl::StrFormat("%s/tmp/%d.%d.tmp", root_, ::getpid(),
-                                           temp_counter_.fetch_add(1));
+  // Unique across processes (pid, and a random value for other pid namespaces) and
+  // across caches of one process (the random value again).
+  const std::string temp = absl::StrFormat("%s/tmp/%d.%016x.%d.tmp", root_, ::getpid(),
+                                           temp_salt_, temp_counter_.fetch_add(1));
   absl::Status status;
   {
-    auto fd = OpenFile(temp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    auto fd = OpenFile(temp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (!fd.ok()) {
       insert_failures_.fetch_add(1);
       return fd.status();

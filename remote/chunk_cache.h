@@ -93,6 +93,7 @@ class ChunkCache {
   std::mutex size_mutex_;
   bool size_known_ = false;
   uint64_t size_bytes_ = 0;
+  uint64_t temp_salt_ = 0;
   std::atomic<uint64_t> temp_counter_{0};
 };
 
