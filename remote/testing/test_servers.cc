@@ -20,6 +20,8 @@
 #include "absl/strings/str_format.h"
 #include "base/errno_status.h"
 #include "base/file_io.h"
+#include "snapshot_format/snapshot_writer.h"
+#include "snapshot_format/test_util.h"
 
 namespace lazysnap::remote::testing {
 namespace {
@@ -159,7 +161,9 @@ absl::StatusOr<Server> StartNginx(const std::string& root, const std::string& wo
     {
       std::ofstream out(conf);
       out << absl::StrFormat(
-          "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+          // As root, nginx chowns its temporary directories to its worker user, which a
+          // sandbox's user namespace may not map: keep them root's (ignored as non-root).
+          "daemon off;\nmaster_process off;\nworker_processes 1;\nuser root root;\n"
           "error_log %1$s/error.log;\npid %1$s/nginx.pid;\n"
           "events { worker_connections 1024; }\n"
           "http {\n  access_log off;\n"
@@ -176,9 +180,14 @@ absl::StatusOr<Server> StartNginx(const std::string& root, const std::string& wo
         {nginx, "-p", work_dir, "-c", conf, "-e", work_dir + "/error.log"},
         work_dir + "/nginx.out");
     if (!child.ok()) return child.status();
-    last = WaitForPort(*port, 5000);
+    last = WaitForPort(*port, 3000);
     if (last.ok()) return Server{std::move(*child), *port};
     (*child)->Kill();  // the port was taken meanwhile: try another
+    auto log = ReadFileToString(work_dir + "/error.log", 1 << 16);
+    auto out = ReadFileToString(work_dir + "/nginx.out", 1 << 16);
+    last = absl::UnavailableError(absl::StrFormat("nginx did not start: %s; error.log: %s; output: %s",
+                                                  last.message(), log.value_or("(none)"),
+                                                  out.value_or("(none)")));
   }
   return last;
 }
@@ -220,6 +229,26 @@ absl::StatusOr<MotoServer> StartMoto(const std::string& work_dir) {
     return absl::InternalError("moto_setup.py printed no keys: " + *keys);
   }
   return moto;
+}
+
+absl::StatusOr<TestSnapshot> MakeTestSnapshot(const std::string& path, uint64_t image_bytes,
+                                              uint32_t chunk_bytes, uint64_t seed) {
+  using lazysnap::testing::Fill;
+  TestSnapshot snapshot;
+  snapshot.path = path;
+  snapshot.image = lazysnap::testing::MixedImage(
+      image_bytes, chunk_bytes,
+      {Fill::kRecords, Fill::kText, Fill::kZero, Fill::kRecords, Fill::kRandom,
+       Fill::kCopyOfFirstText, Fill::kRecords},
+      seed);
+  lazysnap::testing::MemoryImageSource source(
+      snapshot.image, {format::Region{.image_offset_bytes = 0, .length_bytes = image_bytes}});
+  WriterOptions options;
+  options.chunk_size_bytes = chunk_bytes;
+  options.page_size_bytes = 4096;
+  auto written = WriteSnapshot(source, path, options);
+  if (!written.ok()) return written.status();
+  return snapshot;
 }
 
 AwsEnvironment MotoServer::environment() const {

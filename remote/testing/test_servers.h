@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -73,6 +74,18 @@ struct MotoServer {
 // MotoAvailable is false when python3 cannot import moto and boto3.
 bool MotoAvailable();
 absl::StatusOr<MotoServer> StartMoto(const std::string& work_dir);
+
+// TestSnapshot: a snapshot written for a test, and the raw image it holds.
+struct TestSnapshot {
+  std::string path;
+  std::vector<uint8_t> image;
+};
+
+// MakeTestSnapshot writes a snapshot of a memory-like image of `image_bytes` (records,
+// text, zeros, random and repeated chunks) with `chunk_bytes` chunks to `path`.
+absl::StatusOr<TestSnapshot> MakeTestSnapshot(const std::string& path, uint64_t image_bytes,
+                                              uint32_t chunk_bytes = 32 << 10,
+                                              uint64_t seed = 5);
 
 // WaitForPort waits until 127.0.0.1:port accepts connections.
 absl::Status WaitForPort(int port, int timeout_ms = 10000);
