@@ -120,7 +120,9 @@ class Uploader {
       reply.result = CURLE_FAILED_INIT;
       return reply;
     }
-    curl_slist* headers = curl_slist_append(nullptr, "Expect:");
+    // No "Expect:" header to suppress 100-continue: curl 7.88's SigV4 signs it, and an
+    // empty header is not sent, so the server computes another signature.
+    curl_slist* headers = nullptr;
     if (!endpoint_.sigv4.empty()) {
       headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
       if (!endpoint_.session_token.empty()) {
@@ -150,6 +152,8 @@ class Uploader {
       curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body->length));
     } else if (m == "POST") {
       const std::string& text = body != nullptr ? body->text : empty_;
+      // Not curl's default form encoding: S3 parses the body as XML.
+      headers = curl_slist_append(headers, "Content-Type: application/xml");
       curl_easy_setopt(e, CURLOPT_POST, 1L);
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, text.c_str());
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(text.size()));

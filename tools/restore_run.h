@@ -10,12 +10,15 @@
 #include "absl/status/statusor.h"
 #include "engine/restore_options.h"
 #include "engine/restore_stats.h"
+#include "remote/snapshot_location.h"
 #include "workload/access_pattern.h"
 
 namespace lazysnap::cli {
 
 struct RestoreRunOptions {
-  std::string snapshot_path;
+  std::string snapshot_path;  // a path or a URL
+  // How a URL is opened (cache, fetch group, connections); unused for a path.
+  remote::SnapshotLocationOptions location;
   RestoreOptions restore;
   AccessPattern pattern;
   int touch_threads = 2;
@@ -38,6 +41,12 @@ struct RestoreRunResult {
   uint64_t pages_mismatched = 0;
   std::string first_mismatch;    // "region 0 page 17 (image offset 0x11000)"
   absl::Status session_status;   // the session's first error, if any
+  // For a URL: what the remote source did.
+  bool remote = false;
+  remote::RemoteSourceStats remote_stats;
+  remote::FetchStats fetch_stats;
+  remote::ChunkCacheStats cache_stats;
+  std::string cache_directory;   // empty: no cache
 };
 
 // RunRestore performs the run. Errors: opening the snapshot, starting the session, or

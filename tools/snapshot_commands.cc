@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "remote/snapshot_location.h"
 #include "snapshot_format/dictionary_trainer.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/image_source.h"
@@ -24,6 +25,25 @@
 
 namespace lazysnap::cli {
 namespace {
+
+// OpenForCommand opens a snapshot path or URL with the whole index validated (inspect,
+// verify and extract read every entry anyway); URLs need no chunk cache here.
+absl::StatusOr<std::shared_ptr<const SnapshotReader>> OpenForCommand(const std::string& path) {
+  remote::SnapshotLocationOptions options;
+  options.open.validate_index = true;
+  options.cache_directory.clear();
+  options.prefetch_index = false;
+  auto opened = remote::OpenSnapshot(path, options);
+  if (!opened.ok()) return opened.status();
+  return std::move(opened->reader);
+}
+
+// DecodingThreads: one per CPU for a local file; more for a URL, whose threads mostly
+// wait on the network.
+int DecodingThreads(int flag, const std::string& path) {
+  if (flag > 0) return flag;
+  return remote::IsRemoteUrl(path) ? 16 : 0;
+}
 
 absl::StatusOr<int> ThreadsFlag(const ParsedArgs& args) {
   if (!args.Has("threads")) return 0;
@@ -259,7 +279,7 @@ int RunInspect(const ParsedArgs& args) {
     }
     level = static_cast<int>(*parsed);
   }
-  auto reader = SnapshotReader::Open(args.positional()[0]);
+  auto reader = OpenForCommand(args.positional()[0]);
   if (!reader.ok()) return Fail(spec.name, reader.status());
   std::optional<DictionaryEstimate> estimate;
   if (args.Has("estimate")) {
@@ -288,18 +308,18 @@ const CommandSpec kVerifySpec = {
         "(by number, image offset and file offset) when it is not.",
     .min_positional = 1,
     .max_positional = 1,
-    .flags = {{"threads", "N", "decoding threads (default: one per CPU)"},
+    .flags = {{"threads", "N", "decoding threads (default: one per CPU; 16 for a URL)"},
               {"json", "", "print the result as JSON on stdout"}}};
 
 int RunVerify(const ParsedArgs& args) {
   const std::string path = args.positional()[0];
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kVerifySpec, std::string(threads.status().message()));
-  auto reader = SnapshotReader::Open(path);
+  auto reader = OpenForCommand(path);
   if (!reader.ok()) return Fail(kVerifySpec.name, reader.status());
   Progress progress("verify", Progress::StderrIsTerminal());
   DecodeImageOptions options;
-  options.threads = *threads;
+  options.threads = DecodingThreads(*threads, path);
   options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
   auto summary = DecodeImage(**reader, options,
                              [](const ChunkLocation&, std::span<const uint8_t>) {
@@ -340,18 +360,18 @@ const CommandSpec kExtractSpec = {
     .min_positional = 1,
     .max_positional = 1,
     .flags = {{"output", "IMAGE", "raw image file to write (required)", false, 'o'},
-              {"threads", "N", "decoding threads (default: one per CPU)"}}};
+              {"threads", "N", "decoding threads (default: one per CPU; 16 for a URL)"}}};
 
 int RunExtract(const ParsedArgs& args) {
   if (!args.Has("output")) return UsageError(kExtractSpec, "missing -o IMAGE");
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kExtractSpec, std::string(threads.status().message()));
   const std::string path = args.positional()[0];
-  auto reader = SnapshotReader::Open(path);
+  auto reader = OpenForCommand(path);
   if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
   Progress progress("extract", Progress::StderrIsTerminal());
   DecodeImageOptions options;
-  options.threads = *threads;
+  options.threads = DecodingThreads(*threads, path);
   options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
   auto summary = ExtractImage(**reader, args.Value("output"), options);
   progress.Finish();
