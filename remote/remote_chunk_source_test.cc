@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "remote/snapshot_location.h"
 #include "remote/testing/test_servers.h"
+#include "remote/testing/test_snapshot.h"
 #include "snapshot_format/test_util.h"
 
 namespace lazysnap::remote {

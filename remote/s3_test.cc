@@ -8,6 +8,7 @@
 #include "remote/object_upload.h"
 #include "remote/snapshot_location.h"
 #include "remote/testing/test_servers.h"
+#include "remote/testing/test_snapshot.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/test_util.h"
 
