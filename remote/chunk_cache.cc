@@ -46,12 +46,10 @@ absl::StatusOr<std::shared_ptr<ChunkCache>> ChunkCache::Open(const ChunkCacheOpt
   cache->options_ = options;
   cache->root_ = options.directory + "/v1";
   cache->temp_salt_ = std::random_device()() | (uint64_t{std::random_device()()} << 32);
+  // The 256 fan-out directories are made when first written to: opening a new cache
+  // stays cheap (it is on the way to a restore's first fault).
   absl::Status made = MakeDirectories(cache->root_ + "/tmp");
   if (!made.ok()) return made;
-  for (int i = 0; i < 256; ++i) {
-    made = MakeDirectory(absl::StrFormat("%s/%02x", cache->root_, i));
-    if (!made.ok()) return made;
-  }
   return cache;
 }
 
@@ -122,7 +120,14 @@ absl::Status ChunkCache::Insert(const ChunkKey& key, std::span<const uint8_t> by
     status = WriteFull(fd->get(), bytes, temp);
   }
   if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
-    status = ErrnoToStatus(errno, absl::StrFormat("rename %s to %s", temp, path));
+    if (errno == ENOENT) {
+      status = MakeDirectory(path.substr(0, path.rfind('/')));
+      if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+        status = ErrnoToStatus(errno, absl::StrFormat("rename %s to %s", temp, path));
+      }
+    } else {
+      status = ErrnoToStatus(errno, absl::StrFormat("rename %s to %s", temp, path));
+    }
   }
   if (!status.ok()) {
     ::unlink(temp.c_str());

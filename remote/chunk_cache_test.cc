@@ -98,8 +98,10 @@ TEST(ChunkCache, TornEntryFromACrashIsAMiss) {
   auto cache = OpenCache(testing::TempPath("cache_torn"));
   const auto bytes = Bytes(8192, 5);
   const ChunkKey key = KeyFor(bytes);
+  const std::string path = cache->PathOf(key);
+  std::filesystem::create_directories(path.substr(0, path.rfind('/')));
   {
-    std::ofstream f(cache->PathOf(key), std::ios::binary);
+    std::ofstream f(path, std::ios::binary);
     f.write(reinterpret_cast<const char*>(bytes.data()), 1000);
   }
   std::vector<uint8_t> out(bytes.size());

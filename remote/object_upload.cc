@@ -16,6 +16,7 @@
 #include "base/file_io.h"
 #include "base/unique_fd.h"
 #include "remote/internal/text.h"
+#include "remote/range_fetcher.h"
 
 namespace lazysnap::remote {
 namespace {
@@ -186,8 +187,7 @@ std::string EncodeQueryValue(std::string_view value) {
 
 absl::StatusOr<UploadSummary> UploadFile(std::string_view local_path, std::string_view url,
                                          const UploadOptions& options, const AwsEnvironment& env) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  InitializeNetworking();
   const auto start = std::chrono::steady_clock::now();
   auto endpoint = ResolveObjectUrl(url, env);
   if (!endpoint.ok()) return endpoint.status();

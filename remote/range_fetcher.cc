@@ -30,10 +30,6 @@ uint64_t NowNanoseconds() {
       .count();
 }
 
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // RequestKind: Open's two requests learn their range from the response.
 enum class RequestKind : uint8_t {
@@ -138,6 +134,11 @@ int ErrnoForStatus(int status) {
 
 }  // namespace
 
+void InitializeNetworking() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
 std::string ObjectVersion::identity() const {
   std::string id = absl::StrFormat("size %d", size_bytes);
   if (!etag.empty()) absl::StrAppend(&id, " etag ", etag);
@@ -166,7 +167,7 @@ class RangeFetcher::Impl {
   }
 
   absl::Status Init() {
-    GlobalInitOnce();
+    InitializeNetworking();
     multi_ = curl_multi_init();
     if (multi_ == nullptr) return absl::InternalError("curl_multi_init failed");
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,

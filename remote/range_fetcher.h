@@ -24,6 +24,11 @@
 
 namespace lazysnap::remote {
 
+// InitializeNetworking initialises libcurl (and its TLS library) once per process;
+// RangeFetcher::Create calls it. It costs 15-20 ms here (OpenSSL loads its
+// configuration), so a long-lived process calls it at start-up, before any restore.
+void InitializeNetworking();
+
 struct FetchOptions {
   // Connections to the server (each carries one request at a time over HTTP/1.1).
   uint32_t max_connections = 16;

@@ -24,6 +24,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   RestoreRunResult result;
+  // A process-wide start-up cost (libcurl and OpenSSL), not part of opening a snapshot.
+  if (remote::IsRemoteUrl(options.snapshot_path)) remote::InitializeNetworking();
   auto start = std::chrono::steady_clock::now();
   remote::SnapshotLocationOptions location = options.location;
   location.open.validate_index = false;
