@@ -34,13 +34,7 @@ class RemoteChunkSourceTest : public ::testing::Test {
   }
 
   SnapshotLocationOptions Options(const std::string& cache_dir, uint32_t group = 8) {
-    SnapshotLocationOptions options;
-    options.cache_directory = cache_dir;
-    options.source.group_chunks = group;
-    options.file.fetch.max_attempts = 2;
-    options.file.fetch.backoff_initial_ms = 1;
-    options.file.fetch.stall_timeout_ms = 1000;
-    return options;
+    return testing::QuickRetryOptions(cache_dir, group);
   }
 
   // ExpectStoredBytes checks reads against the local file's stored bytes.

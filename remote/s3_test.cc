@@ -42,15 +42,10 @@ class S3Test : public ::testing::Test {
     return options;
   }
 
-  // ExpectImage decodes every chunk of the snapshot at `url` and compares with `image`.
-  static void ExpectImage(const std::string& url, const std::vector<uint8_t>& image,
-                          AwsEnvironment env) {
-    SnapshotLocationOptions options = Options(std::move(env));
-    options.open.validate_index = true;
-    auto opened = OpenSnapshot(url, options);
-    ASSERT_TRUE(opened.ok()) << opened.status();
+  // ExpectDecodesTo decodes every chunk of `reader` and compares with `image`.
+  static void ExpectDecodesTo(const SnapshotReader& reader, const std::vector<uint8_t>& image) {
     std::vector<uint8_t> decoded(image.size());
-    auto summary = DecodeImage(*opened->reader, {.threads = 4, .include_zero_chunks = true},
+    auto summary = DecodeImage(reader, {.threads = 4, .include_zero_chunks = true},
                                [&](const ChunkLocation& at, std::span<const uint8_t> bytes) {
                                  std::memcpy(decoded.data() + at.image_offset_bytes, bytes.data(),
                                              bytes.size());
@@ -58,6 +53,16 @@ class S3Test : public ::testing::Test {
                                });
     ASSERT_TRUE(summary.ok()) << summary.status();
     EXPECT_TRUE(decoded == image);
+  }
+
+  // ExpectImage opens the snapshot at `url` and checks that it decodes to `image`.
+  static void ExpectImage(const std::string& url, const std::vector<uint8_t>& image,
+                          AwsEnvironment env) {
+    SnapshotLocationOptions options = Options(std::move(env));
+    options.open.validate_index = true;
+    auto opened = OpenSnapshot(url, options);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ExpectDecodesTo(*opened->reader, image);
   }
 
   static testing::MotoServer* moto_;
@@ -153,15 +158,7 @@ TEST_F(S3Test, VersionedObjectReplacedMidRestoreKeepsServingThePinnedVersion) {
       << opened->remote_file->identity();
   ASSERT_TRUE(UploadFile(second->path, "s3://versioned/vm.lzs", {}, moto_->environment()).ok());
   // Every chunk still comes from the version opened.
-  std::vector<uint8_t> decoded(first->image.size());
-  auto summary = DecodeImage(*opened->reader, {.threads = 4, .include_zero_chunks = true},
-                             [&](const ChunkLocation& at, std::span<const uint8_t> bytes) {
-                               std::memcpy(decoded.data() + at.image_offset_bytes, bytes.data(),
-                                           bytes.size());
-                               return absl::OkStatus();
-                             });
-  ASSERT_TRUE(summary.ok()) << summary.status();
-  EXPECT_TRUE(decoded == first->image);
+  ExpectDecodesTo(*opened->reader, first->image);
 }
 
 TEST_F(S3Test, UnversionedObjectReplacedMidRestoreIsDetected) {

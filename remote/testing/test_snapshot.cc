@@ -82,4 +82,15 @@ absl::StatusOr<std::vector<ChunkReadResult>> ReadChunksThrough(
   return results;
 }
 
+SnapshotLocationOptions QuickRetryOptions(const std::string& cache_dir, uint32_t group) {
+  SnapshotLocationOptions options;
+  options.cache_directory = cache_dir;
+  options.source.group_chunks = group;
+  options.file.fetch.max_attempts = 2;
+  options.file.fetch.backoff_initial_ms = 1;
+  options.file.fetch.stall_timeout_ms = 1000;
+  options.file.fetch.connect_timeout_ms = 2000;
+  return options;
+}
+
 }  // namespace lazysnap::remote::testing

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/chunk_source.h"
+#include "remote/snapshot_location.h"
 #include "snapshot_format/snapshot_reader.h"
 
 namespace lazysnap::remote::testing {
@@ -41,6 +42,10 @@ absl::StatusOr<std::vector<ChunkReadResult>> ReadChunksThrough(
 
 // StoredChunksOf lists the chunks of `snapshot` that have stored bytes.
 std::vector<uint64_t> StoredChunksOf(const SnapshotReader& snapshot);
+
+// QuickRetryOptions: options for tests: a cache in `cache_dir` (empty: none), fetch
+// groups of `group` chunks, two attempts with a millisecond's backoff, short timeouts.
+SnapshotLocationOptions QuickRetryOptions(const std::string& cache_dir, uint32_t group = 8);
 
 }  // namespace lazysnap::remote::testing
 
