@@ -27,7 +27,6 @@
 #include "benchmark/benchmark.h"
 #include "base/random_access_file.h"
 #include "engine/chunk_source.h"
-#include "engine/kernel.h"
 #include "engine/restore_options.h"
 #include "engine/restore_session.h"
 #include "snapshot_format/image_source.h"
@@ -185,7 +184,7 @@ void BM_RestoreSessionFault(benchmark::State& state) {
     ++next;
     ++touches;
   }
-  const std::string reader = session != nullptr ? session->reader_name() : "?";
+  const std::string reader = session != nullptr ? session->features().reader : "?";
   finish();
   state.SetBytesProcessed(static_cast<int64_t>(touches * chunk_bytes));
   state.counters["faults_per_touch"] = touches == 0 ? 0 : double(faults) / double(touches);

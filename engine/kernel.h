@@ -11,6 +11,7 @@
 #define LAZYSNAP_ENGINE_KERNEL_H_
 
 #include <poll.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstdint>
@@ -97,6 +98,13 @@ class Kernel {
 
   // uname(2)'s release ("6.18.44").
   virtual std::string KernelRelease() = 0;
+  // sysconf(_SC_PAGESIZE): the base page size of this host.
+  virtual uint64_t PageSize() = 0;
+
+  // sigaction(2): returns 0 or the errno. No Status, no allocation: safe in a signal
+  // handler (the SIGBUS server restores the default action from one).
+  virtual int Sigaction(int signal, const struct sigaction* action,
+                        struct sigaction* previous) = 0;
 
   // io_uring: a probe for reports (snapshot reads go through the ChunkSource seam,
   // engine/chunk_source.h, never through this interface).

@@ -250,6 +250,13 @@ class LinuxKernelImpl : public Kernel {
     return name.release;
   }
 
+  uint64_t PageSize() override { return static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)); }
+
+  int Sigaction(int signal, const struct sigaction* action,
+                struct sigaction* previous) override {
+    return ::sigaction(signal, action, previous) == 0 ? 0 : errno;
+  }
+
   IoUringSupport ProbeIoUring() override {
     io_uring ring;
     int rc = io_uring_queue_init(2, &ring, 0);

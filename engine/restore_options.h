@@ -1,4 +1,5 @@
 // RestoreOptions: how a restore session serves faults, and what it asks of userfaultfd.
+// Part of lazysnap's public API (see docs/ARCHITECTURE.md, "The public surface").
 #ifndef LAZYSNAP_ENGINE_RESTORE_OPTIONS_H_
 #define LAZYSNAP_ENGINE_RESTORE_OPTIONS_H_
 
@@ -8,7 +9,6 @@
 
 #include "absl/status/status.h"
 #include "engine/chunk_source.h"
-#include "engine/kernel.h"
 #include "engine/uffd_features.h"
 
 namespace lazysnap {
@@ -74,8 +74,6 @@ struct RestoreOptions {
   // Called once, from an engine thread, with the first fatal error (a chunk that cannot
   // be read or fails its checksum, the faulting process gone). Must not call Close.
   std::function<void(const absl::Status&)> on_error;
-  // The kernel to talk to; nullptr means LinuxKernel(). Tests pass fakes.
-  Kernel* kernel = nullptr;
 };
 
 // FeatureRequestFor returns the userfaultfd features a session with `options` asks for:

@@ -10,7 +10,8 @@ namespace lazysnap::cli {
 
 std::vector<const Command*> AllCommands() {
   return {&DemoCommand(), &CreateCommand(), &InspectCommand(), &VerifyCommand(),
-          &ExtractCommand(), &RestoreCommand(), &PushCommand(), &FeaturesCommand()};
+          &ExtractCommand(), &RestoreCommand(), &PushCommand(), &ServeCommand(),
+          &FeaturesCommand()};
 }
 
 namespace {
