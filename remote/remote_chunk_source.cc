@@ -205,7 +205,7 @@ void RemoteChunkSource::Read(Reader* reader, const StoredChunk& chunk, uint32_t 
     {
       std::lock_guard lock(mutex_);
       Inflight* f = NewInflightLocked(part, /*keyed=*/false);
-      f->waiters.push_back({reader, buffer, tag, chunk.chunk_number});
+      f->waiters.push_back({reader, buffer, tag});
       request = &f->request;
     }
     fetched_.fetch_add(1, std::memory_order_relaxed);
@@ -241,7 +241,7 @@ void RemoteChunkSource::Read(Reader* reader, const StoredChunk& chunk, uint32_t 
       Inflight* f = it->second.get();
       joined_.fetch_add(1, std::memory_order_relaxed);
       if (!f->fetched) {
-        f->waiters.push_back({reader, buffer, tag, chunk.chunk_number});
+        f->waiters.push_back({reader, buffer, tag});
       } else {
         // Fetched and verified, waiting for its cache write: served from memory.
         std::memcpy(buffer.data(), f->bytes.data(), buffer.size());
@@ -250,7 +250,7 @@ void RemoteChunkSource::Read(Reader* reader, const StoredChunk& chunk, uint32_t 
       return;
     }
     Inflight* f = NewInflightLocked(chunk, /*keyed=*/true);
-    f->waiters.push_back({reader, buffer, tag, chunk.chunk_number});
+    f->waiters.push_back({reader, buffer, tag});
     starts.push_back(&f->request);
     for (const StoredChunk& other : group) {
       if (inflight_.count(other.file_offset_bytes) != 0) continue;
@@ -275,8 +275,8 @@ void RemoteChunkSource::OnFetched(Inflight* f) {
       w.reader->Complete(w.tag, static_cast<int64_t>(w.buffer.size()), {});
     } else {
       failed_.fetch_add(1, std::memory_order_relaxed);
-      w.reader->Complete(w.tag, -static_cast<int64_t>(request.error_number),
-                         absl::StrFormat("chunk %d: %s", w.chunk_number, request.error));
+      // The engine's message names the source and the chunk; this says what happened.
+      w.reader->Complete(w.tag, -static_cast<int64_t>(request.error_number), request.error);
     }
   }
   f->waiters.clear();

@@ -80,7 +80,6 @@ class RemoteChunkSource final : public ChunkSource {
     Reader* reader;
     std::span<uint8_t> buffer;
     uint64_t tag;
-    uint64_t chunk_number;  // as the reader asked (a duplicate shares its source's bytes)
   };
   // Inflight: one chunk's stored bytes being fetched (or fetched and waiting to be
   // written to the cache), keyed by file offset.

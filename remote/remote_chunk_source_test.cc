@@ -125,7 +125,7 @@ TEST_F(RemoteChunkSourceTest, HostCacheMissThenHitAcrossSourcesAndCorruptionRefe
   EXPECT_LE(second->remote_file->fetcher().stats().http_requests - requests_before, 2u);
 }
 
-TEST_F(RemoteChunkSourceTest, SnapshotReplacedMidRestoreFailsChunksWithUrlChunkAndStatus) {
+TEST_F(RemoteChunkSourceTest, SnapshotReplacedMidRestoreFailsChunksWithUrlAndStatus) {
   auto server = testing::StartMisbehavingServer(root_, TempPath("mis"));
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string url = server->base_url() + "/ok/snap.lzs";
@@ -146,7 +146,6 @@ TEST_F(RemoteChunkSourceTest, SnapshotReplacedMidRestoreFailsChunksWithUrlChunkA
     EXPECT_EQ(after->at(i).result, -ESTALE);
     const std::string& detail = after->at(i).detail;
     EXPECT_NE(detail.find(url), std::string::npos) << detail;
-    EXPECT_NE(detail.find("chunk " + std::to_string(second_half[i])), std::string::npos) << detail;
     EXPECT_NE(detail.find("HTTP 412"), std::string::npos) << detail;
   }
 }

@@ -189,5 +189,45 @@ TEST_F(RemoteRestoreTest, ServerKilledMidRestoreRefusesTheRestNamingUrlAndChunk)
   toucher.join();
 }
 
+TEST_F(RemoteRestoreTest, SnapshotReplacedMidRestoreIsRefusedWithUrlChunkAndHttpStatus) {
+  auto server = testing::StartMisbehavingServer(root_, TempPath("mis"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string url = server->base_url() + "/ok/snap.lzs";
+  auto opened = OpenSnapshot(url, Options("", 1));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::mutex m;
+  std::string first_error;
+  std::atomic<int> errors{0};
+  RestoreOptions options;
+  options.chunk_source = opened->chunk_source;
+  options.readahead_chunks = 0;
+  options.on_error = [&](const absl::Status& status) {
+    std::lock_guard lock(m);
+    if (errors++ == 0) first_error = std::string(status.message());
+  };
+  auto session = RestoreSession::Start(opened->reader, options);
+  if (NoUserfaultfd(session.status())) GTEST_SKIP() << session.status();
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::span<uint8_t> memory = (*session)->region_memory(0);
+  const uint64_t first = testing::StoredChunksOf(*opened->reader)[0];
+  EXPECT_EQ(0, std::memcmp(memory.data() + first * (32 << 10),
+                           snapshot_.image.data() + first * (32 << 10), 4096));
+  // Another snapshot is uploaded under the same name: nothing of it may be installed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(testing::MakeTestSnapshot(root_ + "/snap.lzs", 8 << 20, 32 << 10, 77).ok());
+  const uint64_t victim = testing::StoredChunksOf(*opened->reader).back();
+  std::thread toucher([&] { ReadCatchingSigbus(memory.data() + victim * (32 << 10) + 8); });
+  ASSERT_TRUE(WaitFor([&] { return errors.load() > 0; })) << "no error was reported";
+  {
+    std::lock_guard lock(m);
+    EXPECT_NE(first_error.find(url), std::string::npos) << first_error;
+    EXPECT_NE(first_error.find("chunk " + std::to_string(victim)), std::string::npos)
+        << first_error;
+    EXPECT_NE(first_error.find("HTTP 412"), std::string::npos) << first_error;
+  }
+  (*session)->Close(CloseMode::kDiscard).IgnoreError();
+  toucher.join();
+}
+
 }  // namespace
 }  // namespace lazysnap::remote
