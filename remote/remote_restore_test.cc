@@ -75,6 +75,32 @@ bool WaitFor(F condition) {
   return false;
 }
 
+// FirstError keeps the first error a session reports.
+class FirstError {
+ public:
+  // Attach makes `options` report to this object.
+  void Attach(RestoreOptions& options) {
+    options.on_error = [this](const absl::Status& status) {
+      std::lock_guard lock(mutex_);
+      if (count_++ == 0) message_ = std::string(status.message());
+    };
+  }
+  // Wait waits for the first error and returns its message ("" after 30 s without one).
+  std::string Wait() {
+    WaitFor([this] {
+      std::lock_guard lock(mutex_);
+      return count_ > 0;
+    });
+    std::lock_guard lock(mutex_);
+    return message_;
+  }
+
+ private:
+  std::mutex mutex_;
+  int count_ = 0;
+  std::string message_;
+};
+
 class RemoteRestoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -147,17 +173,11 @@ TEST_F(RemoteRestoreTest, ServerKilledMidRestoreRefusesTheRestNamingUrlAndChunk)
   const std::string url = server->base_url() + "/snap.lzs";
   auto opened = OpenSnapshot(url, Options("", 1));
   ASSERT_TRUE(opened.ok()) << opened.status();
-  std::mutex m;
-  std::string first_error;
-  std::atomic<int> errors{0};
+  FirstError error;
   RestoreOptions options;
   options.chunk_source = opened->chunk_source;
   options.readahead_chunks = 0;
-  options.on_error = [&](const absl::Status& status) {
-    std::lock_guard lock(m);
-    first_error = std::string(status.message());
-    ++errors;
-  };
+  error.Attach(options);
   auto session = RestoreSession::Start(opened->reader, options);
   if (NoUserfaultfd(session.status())) GTEST_SKIP() << session.status();
   ASSERT_TRUE(session.ok()) << session.status();
@@ -177,12 +197,10 @@ TEST_F(RemoteRestoreTest, ServerKilledMidRestoreRefusesTheRestNamingUrlAndChunk)
   }
   ASSERT_GT(victim, 0u);
   std::thread toucher([&] { ReadCatchingSigbus(memory.data() + victim * (32 << 10) + 100); });
-  ASSERT_TRUE(WaitFor([&] { return errors.load() > 0; })) << "no error was reported";
-  {
-    std::lock_guard lock(m);
-    EXPECT_NE(first_error.find(url), std::string::npos) << first_error;
-    EXPECT_NE(first_error.find("chunk " + std::to_string(victim)), std::string::npos) << first_error;
-  }
+  const std::string first_error = error.Wait();
+  ASSERT_FALSE(first_error.empty()) << "no error was reported";
+  EXPECT_NE(first_error.find(url), std::string::npos) << first_error;
+  EXPECT_NE(first_error.find("chunk " + std::to_string(victim)), std::string::npos) << first_error;
   EXPECT_FALSE((*session)->status().ok());
   // Discard releases a toucher still blocked on the refused chunk (without poison).
   (*session)->Close(CloseMode::kDiscard).IgnoreError();
@@ -195,16 +213,11 @@ TEST_F(RemoteRestoreTest, SnapshotReplacedMidRestoreIsRefusedWithUrlChunkAndHttp
   const std::string url = server->base_url() + "/ok/snap.lzs";
   auto opened = OpenSnapshot(url, Options("", 1));
   ASSERT_TRUE(opened.ok()) << opened.status();
-  std::mutex m;
-  std::string first_error;
-  std::atomic<int> errors{0};
+  FirstError error;
   RestoreOptions options;
   options.chunk_source = opened->chunk_source;
   options.readahead_chunks = 0;
-  options.on_error = [&](const absl::Status& status) {
-    std::lock_guard lock(m);
-    if (errors++ == 0) first_error = std::string(status.message());
-  };
+  error.Attach(options);
   auto session = RestoreSession::Start(opened->reader, options);
   if (NoUserfaultfd(session.status())) GTEST_SKIP() << session.status();
   ASSERT_TRUE(session.ok()) << session.status();
@@ -217,14 +230,11 @@ TEST_F(RemoteRestoreTest, SnapshotReplacedMidRestoreIsRefusedWithUrlChunkAndHttp
   ASSERT_TRUE(testing::MakeTestSnapshot(root_ + "/snap.lzs", 8 << 20, 32 << 10, 77).ok());
   const uint64_t victim = testing::StoredChunksOf(*opened->reader).back();
   std::thread toucher([&] { ReadCatchingSigbus(memory.data() + victim * (32 << 10) + 8); });
-  ASSERT_TRUE(WaitFor([&] { return errors.load() > 0; })) << "no error was reported";
-  {
-    std::lock_guard lock(m);
-    EXPECT_NE(first_error.find(url), std::string::npos) << first_error;
-    EXPECT_NE(first_error.find("chunk " + std::to_string(victim)), std::string::npos)
-        << first_error;
-    EXPECT_NE(first_error.find("HTTP 412"), std::string::npos) << first_error;
-  }
+  const std::string first_error = error.Wait();
+  ASSERT_FALSE(first_error.empty()) << "no error was reported";
+  EXPECT_NE(first_error.find(url), std::string::npos) << first_error;
+  EXPECT_NE(first_error.find("chunk " + std::to_string(victim)), std::string::npos) << first_error;
+  EXPECT_NE(first_error.find("HTTP 412"), std::string::npos) << first_error;
   (*session)->Close(CloseMode::kDiscard).IgnoreError();
   toucher.join();
 }
