@@ -4,30 +4,7 @@
 # what it expected when it fails.
 set -uo pipefail
 
-LAZYSNAP="${TEST_SRCDIR:-.}/lazysnap/tools/lazysnap"
-[[ -x "$LAZYSNAP" ]] || LAZYSNAP="$(dirname "$0")/../tools/lazysnap"
-WORK="${TEST_TMPDIR:-$(mktemp -d)}"
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect_exit CODE CMD...: runs CMD, checks its exit status; output in $WORK/out, $WORK/err.
-expect_exit() {
-  local want=$1
-  shift
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local got=$?
-  if [[ $got -ne $want ]]; then
-    fail "'$*' exited $got, expected $want; stderr: $(cat "$WORK/err")"
-  fi
-}
-
-expect_in() {  # expect_in FILE TEXT
-  grep -qF -- "$2" "$1" || fail "expected '$2' in $(basename "$1"): $(head -c 600 "$1")"
-}
+source "$(dirname "$0")/cli_test_lib.sh"
 
 one_line() {  # one_line FILE: a usage error is exactly one line
   local n
@@ -244,8 +221,4 @@ for cmd in demo create inspect verify extract flatten restore features; do
   expect_in "$WORK/out" "usage: lazysnap $cmd"
 done
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish

@@ -23,6 +23,7 @@ const Command& FlattenCommand();
 const Command& FeaturesCommand();
 const Command& RestoreCommand();
 const Command& DemoCommand();
+const Command& PushCommand();
 const Command& ServeCommand();
 
 // AllCommands in the order `lazysnap --help` lists them.

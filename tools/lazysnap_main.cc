@@ -10,7 +10,8 @@ namespace lazysnap::cli {
 
 std::vector<const Command*> AllCommands() {
   return {&DemoCommand(), &CreateCommand(), &InspectCommand(), &VerifyCommand(),
-          &ExtractCommand(), &FlattenCommand(), &RestoreCommand(), &ServeCommand(),
+          &ExtractCommand(), &FlattenCommand(), &RestoreCommand(), &PushCommand(),
+          &ServeCommand(),
           &FeaturesCommand()};
 }
 

@@ -12,6 +12,7 @@
 #include "base/status_macros.h"
 #include "engine/restore_session.h"
 #include "snapshot_format/snapshot_reader.h"
+#include "tools/snapshot_open.h"
 
 namespace lazysnap::cli {
 namespace {
@@ -24,12 +25,17 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   RestoreRunResult result;
+  // A process-wide start-up cost (libcurl and OpenSSL), not part of opening a snapshot.
+  if (remote::IsRemoteUrl(options.snapshot_path)) remote::InitializeNetworking();
   auto start = std::chrono::steady_clock::now();
-  LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<const SnapshotReader> reader,
-                            SnapshotReader::Open(options.snapshot_path,
-                                                 {.validate_index = false,
-                                                  .resolve_parent = options.resolve_parent}));
+  remote::SnapshotLocationOptions location = options.location;
+  location.open.validate_index = false;
+  LAZYSNAP_ASSIGN_OR_RETURN(remote::OpenedSnapshot opened,
+                            OpenSnapshot(options.snapshot_path, options.ancestors, location));
   result.open_seconds = SecondsSince(start);
+  std::shared_ptr<const SnapshotReader> reader = opened.reader;
+  RestoreOptions restore = options.restore;
+  if (opened.chunk_source != nullptr) restore.chunk_source = opened.chunk_source;
   result.memory_bytes = reader->memory_size_bytes();
   result.regions = static_cast<uint32_t>(reader->regions().size());
   result.chunk_size_bytes = reader->chunk_size_bytes();
@@ -41,7 +47,7 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   }
   start = std::chrono::steady_clock::now();
   LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<RestoreSession> session,
-                            RestoreSession::Start(reader, options.restore));
+                            RestoreSession::Start(reader, restore));
   result.start_seconds = SecondsSince(start);
   const SessionFeatures features = session->features();
   result.reader = features.reader;
@@ -79,6 +85,16 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   result.stats = session->stats();
   result.session_status = session->Close(CloseMode::kDiscard);
   result.stats = session->stats();
+  session.reset();
+  if (opened.remote_source != nullptr) {
+    result.remote = true;
+    result.remote_stats = opened.remote_source->stats();
+    result.fetch_stats = opened.remote_file->fetcher().stats();
+    if (opened.remote_source->cache() != nullptr) {
+      result.cache_stats = opened.remote_source->cache()->stats();
+      result.cache_directory = opened.remote_source->cache()->directory();
+    }
+  }
   return result;
 }
 

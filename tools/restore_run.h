@@ -6,19 +6,23 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/restore_options.h"
 #include "engine/restore_stats.h"
-#include "snapshot_format/parent_resolver.h"
+#include "remote/snapshot_location.h"
 #include "workload/access_pattern.h"
 
 namespace lazysnap::cli {
 
 struct RestoreRunOptions {
-  std::string snapshot_path;
-  // Finds an incremental snapshot's ancestors (empty: beside it, by the names it records).
-  ParentResolver resolve_parent;
+  std::string snapshot_path;  // a path or a URL
+  // How a URL is opened (cache, fetch group, connections); unused for a path.
+  remote::SnapshotLocationOptions location;
+  // Files or URLs that may hold an incremental snapshot's ancestors (--ancestor); they
+  // are otherwise found beside it, by the names it records.
+  std::vector<std::string> ancestors;
   RestoreOptions restore;
   AccessPattern pattern;
   int touch_threads = 2;
@@ -42,6 +46,12 @@ struct RestoreRunResult {
   uint64_t pages_mismatched = 0;
   std::string first_mismatch;    // "region 0 page 17 (image offset 0x11000)"
   absl::Status session_status;   // the session's first error, if any
+  // For a URL: what the remote source did.
+  bool remote = false;
+  remote::RemoteSourceStats remote_stats;
+  remote::FetchStats fetch_stats;
+  remote::ChunkCacheStats cache_stats;
+  std::string cache_directory;   // empty: no cache
 };
 
 // RunRestore performs the run. Errors: opening the snapshot, starting the session, or

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "base/json_writer.h"
+#include "remote/snapshot_location.h"
 #include "snapshot_format/dictionary_trainer.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/image_source.h"
@@ -27,6 +28,27 @@
 
 namespace lazysnap::cli {
 namespace {
+
+// OpenForCommand opens a snapshot path or URL and its chain (ancestors among `ancestors`,
+// else beside it) with the whole index validated (inspect, verify and extract read every
+// entry anyway); URLs need no chunk cache here.
+absl::StatusOr<std::shared_ptr<const SnapshotReader>> OpenForCommand(
+    const std::string& path, const std::vector<std::string>& ancestors) {
+  remote::SnapshotLocationOptions options;
+  options.open.validate_index = true;
+  options.cache_directory.clear();
+  options.prefetch_index = false;
+  auto opened = OpenSnapshot(path, ancestors, options);
+  if (!opened.ok()) return opened.status();
+  return std::move(opened->reader);
+}
+
+// DecodingThreads: one per CPU for a local file; more for a URL, whose threads mostly
+// wait on the network.
+int DecodingThreads(int flag, const std::string& path) {
+  if (flag > 0) return flag;
+  return remote::IsRemoteUrl(path) ? 16 : 0;
+}
 
 absl::StatusOr<int> ThreadsFlag(const ParsedArgs& args) {
   if (!args.Has("threads")) return 0;
@@ -214,10 +236,10 @@ int RunCreate(const ParsedArgs& args) {
   if (args.Has("ancestor") && !args.Has("parent")) {
     return UsageError(spec, "--ancestor only applies to --parent");
   }
-  std::unique_ptr<SnapshotReader> parent;
+  std::shared_ptr<const SnapshotReader> parent;
   if (args.Has("parent")) {
     const std::string parent_path = args.Value("parent");
-    auto opened = OpenSnapshot(parent_path, args.Values("ancestor"));
+    auto opened = OpenForCommand(parent_path, args.Values("ancestor"));
     if (!opened.ok()) return Fail(spec.name, opened.status());
     parent = std::move(*opened);
     if (!args.Has("chunk-size")) {
@@ -318,7 +340,7 @@ int RunInspect(const ParsedArgs& args) {
     }
     level = static_cast<int>(*parsed);
   }
-  auto reader = OpenSnapshot(args.positional()[0], args.Values("ancestor"));
+  auto reader = OpenForCommand(args.positional()[0], args.Values("ancestor"));
   if (!reader.ok()) return Fail(spec.name, reader.status());
   std::optional<DictionaryEstimate> estimate;
   if (args.Has("estimate")) {
@@ -349,7 +371,7 @@ const CommandSpec kVerifySpec = {
         "serves from whichever file holds it.",
     .min_positional = 1,
     .max_positional = 1,
-    .flags = {{"threads", "N", "decoding threads (default: one per CPU)"},
+    .flags = {{"threads", "N", "decoding threads (default: one per CPU; 16 for a URL)"},
               {"ancestor", "FILE", kAncestorFlagHelp, true},
               {"json", "", "print the result as JSON on stdout"}}};
 
@@ -357,11 +379,11 @@ int RunVerify(const ParsedArgs& args) {
   const std::string path = args.positional()[0];
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kVerifySpec, std::string(threads.status().message()));
-  auto reader = OpenSnapshot(path, args.Values("ancestor"));
+  auto reader = OpenForCommand(path, args.Values("ancestor"));
   if (!reader.ok()) return Fail(kVerifySpec.name, reader.status());
   Progress progress("verify", Progress::StderrIsTerminal());
   DecodeImageOptions options;
-  options.threads = *threads;
+  options.threads = DecodingThreads(*threads, path);
   options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
   auto summary = DecodeImage(**reader, options,
                              [](const ChunkLocation&, std::span<const uint8_t>) {
@@ -408,7 +430,7 @@ const CommandSpec kExtractSpec = {
     .min_positional = 1,
     .max_positional = 1,
     .flags = {{"output", "IMAGE", "raw image file to write (required)", false, 'o'},
-              {"threads", "N", "decoding threads (default: one per CPU)"},
+              {"threads", "N", "decoding threads (default: one per CPU; 16 for a URL)"},
               {"ancestor", "FILE", kAncestorFlagHelp, true}}};
 
 int RunExtract(const ParsedArgs& args) {
@@ -416,11 +438,11 @@ int RunExtract(const ParsedArgs& args) {
   auto threads = ThreadsFlag(args);
   if (!threads.ok()) return UsageError(kExtractSpec, std::string(threads.status().message()));
   const std::string path = args.positional()[0];
-  auto reader = OpenSnapshot(path, args.Values("ancestor"));
+  auto reader = OpenForCommand(path, args.Values("ancestor"));
   if (!reader.ok()) return Fail(kExtractSpec.name, reader.status());
   Progress progress("extract", Progress::StderrIsTerminal());
   DecodeImageOptions options;
-  options.threads = *threads;
+  options.threads = DecodingThreads(*threads, path);
   options.progress = [&progress](uint64_t done, uint64_t total) { progress.Update(done, total); };
   auto summary = ExtractImage(**reader, args.Value("output"), options);
   progress.Finish();
@@ -468,7 +490,7 @@ int RunFlatten(const ParsedArgs& args) {
   }
   const std::string path = args.positional()[0];
   const std::string output = args.Value("output");
-  auto reader = OpenSnapshot(path, args.Values("ancestor"));
+  auto reader = OpenForCommand(path, args.Values("ancestor"));
   if (!reader.ok()) return Fail(spec.name, reader.status());
   if (absl::Status safe = RefuseOverwritingChain(output, **reader, 1); !safe.ok()) {
     return UsageError(spec, std::string(safe.message()));

@@ -8,24 +8,34 @@
 
 namespace lazysnap::cli {
 
-absl::StatusOr<ParentResolver> AncestorResolver(const std::vector<std::string>& ancestor_paths) {
-  if (ancestor_paths.empty()) return LocalParentResolver();
+absl::StatusOr<ParentResolver> AncestorResolver(const std::vector<std::string>& ancestors,
+                                                const remote::SnapshotLocationOptions& location) {
+  ParentResolver beside = remote::BesideParentResolver(location);
+  if (ancestors.empty()) return beside;
   std::vector<std::shared_ptr<const RandomAccessFile>> files;
-  for (const std::string& path : ancestor_paths) {
-    auto file = LocalFile::Open(path);
-    if (!file.ok()) return file.status();
-    files.push_back(std::move(*file));
+  for (const std::string& ancestor : ancestors) {
+    if (remote::IsRemoteUrl(ancestor)) {
+      auto endpoint = remote::ResolveObjectUrl(ancestor, location.aws);
+      if (!endpoint.ok()) return endpoint.status();
+      auto file = remote::RemoteFile::Open(std::move(*endpoint), location.file);
+      if (!file.ok()) return file.status();
+      files.push_back(std::move(*file));
+    } else {
+      auto file = LocalFile::Open(ancestor);
+      if (!file.ok()) return file.status();
+      files.push_back(std::move(*file));
+    }
   }
-  return FirstFoundParentResolver({ParentSearchList(std::move(files)), LocalParentResolver()});
+  return FirstFoundParentResolver({ParentSearchList(std::move(files)), std::move(beside)});
 }
 
-absl::StatusOr<std::unique_ptr<SnapshotReader>> OpenSnapshot(
-    const std::string& path, const std::vector<std::string>& ancestor_paths,
-    OpenOptions options) {
-  auto resolver = AncestorResolver(ancestor_paths);
+absl::StatusOr<remote::OpenedSnapshot> OpenSnapshot(const std::string& path_or_url,
+                                                    const std::vector<std::string>& ancestors,
+                                                    remote::SnapshotLocationOptions location) {
+  auto resolver = AncestorResolver(ancestors, location);
   if (!resolver.ok()) return resolver.status();
-  options.resolve_parent = std::move(*resolver);
-  return SnapshotReader::Open(path, options);
+  location.open.resolve_parent = std::move(*resolver);
+  return remote::OpenSnapshot(path_or_url, location);
 }
 
 absl::Status RefuseOverwritingChain(const std::string& output, const SnapshotReader& reader,

@@ -1,5 +1,6 @@
-// Opening snapshots from the command line: a snapshot path and the --ancestor files that
-// may hold its chain, and the check that an output file is not part of a chain being read.
+// Opening snapshots from the command line: a snapshot path or URL and the --ancestor files
+// (paths or URLs) that may hold its chain, and the check that an output file is not part
+// of a chain being read.
 #ifndef LAZYSNAP_TOOLS_SNAPSHOT_OPEN_H_
 #define LAZYSNAP_TOOLS_SNAPSHOT_OPEN_H_
 
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "remote/snapshot_location.h"
 #include "snapshot_format/parent_resolver.h"
 #include "snapshot_format/snapshot_reader.h"
 
@@ -16,18 +18,19 @@ namespace lazysnap::cli {
 
 // kAncestorFlagHelp: the help of the --ancestor flag every command that reads snapshots has.
 inline constexpr const char* kAncestorFlagHelp =
-    "a file that may hold an ancestor of an incremental snapshot (repeatable; matched by "
-    "snapshot id); ancestors are otherwise found where the snapshot records them";
+    "a file or URL that may hold an ancestor of an incremental snapshot (repeatable; matched "
+    "by snapshot id); ancestors are otherwise found where the snapshot records them";
 
-// AncestorResolver finds parents among the files at `ancestor_paths` first, then by the
-// name each child records (beside it). NotFound / PermissionDenied for a path that cannot
-// be opened.
-absl::StatusOr<ParentResolver> AncestorResolver(const std::vector<std::string>& ancestor_paths);
+// AncestorResolver finds parents among `ancestors` (paths or URLs, opened now) first,
+// then beside each child (remote::BesideParentResolver). Errors of opening an ancestor.
+absl::StatusOr<ParentResolver> AncestorResolver(const std::vector<std::string>& ancestors,
+                                                const remote::SnapshotLocationOptions& location);
 
-// OpenSnapshot opens `path` and its chain with AncestorResolver(ancestor_paths).
-absl::StatusOr<std::unique_ptr<SnapshotReader>> OpenSnapshot(
-    const std::string& path, const std::vector<std::string>& ancestor_paths,
-    OpenOptions options = {});
+// OpenSnapshot opens `path_or_url` and its chain (remote::OpenSnapshot with
+// AncestorResolver(ancestors)).
+absl::StatusOr<remote::OpenedSnapshot> OpenSnapshot(const std::string& path_or_url,
+                                                    const std::vector<std::string>& ancestors,
+                                                    remote::SnapshotLocationOptions location);
 
 // RefuseOverwritingChain is InvalidArgument when `output` is (a link to) the file of a
 // member of `reader`'s chain from `first_member` on: writing it would replace a snapshot
