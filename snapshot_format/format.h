@@ -18,7 +18,11 @@ namespace lazysnap::format {
 // Format version, independent of the software release. Readers reject another major and a
 // newer minor (FORMAT.md, "Versioning").
 inline constexpr uint16_t kMajorVersion = 1;
-inline constexpr uint16_t kMinorVersion = 0;
+// The newest minor version this code reads. A writer records the lowest minor version
+// that describes its file: 0 unless the file uses a 1.2 feature.
+inline constexpr uint16_t kMinorVersion = 2;
+// Format 1.2 added the compressed dictionary section.
+inline constexpr uint16_t kMinorVersionCompressedDictionary = 2;
 
 inline constexpr size_t kHeaderSizeBytes = 64;
 inline constexpr size_t kTrailerSizeBytes = 64;
@@ -51,7 +55,7 @@ enum class ChecksumAlgorithm : uint8_t { kXxh3_64 = 1 };
 // Header: the first 64 bytes of the file; static for the whole write.
 struct Header {
   uint16_t major_version = kMajorVersion;
-  uint16_t minor_version = kMinorVersion;
+  uint16_t minor_version = 0;  // the writer raises it to what the file needs
   uint32_t page_size_bytes = 4096;
   uint32_t chunk_size_bytes = 32 << 10;
   Codec codec = Codec::kZstd;
@@ -128,8 +132,16 @@ enum class SectionType : uint32_t {
   kDictionary = 1,  // a zstd dictionary chunks may reference by slot
   kWorkingSet = 2,  // reserved: a recorded working set (optional)
   kParent = 3,      // reserved: the parent of an incremental snapshot (required)
+  kCompressedDictionary = 4,  // 1.2: a dictionary stored as one zstd frame (required)
 };
 inline constexpr uint16_t kSectionFlagRequired = 1 << 0;
+
+// IsDictionarySection is true for the section types that hold a dictionary (stored as it
+// is, or compressed).
+constexpr bool IsDictionarySection(uint32_t type) {
+  return type == static_cast<uint32_t>(SectionType::kDictionary) ||
+         type == static_cast<uint32_t>(SectionType::kCompressedDictionary);
+}
 
 struct Section {
   uint32_t type = 0;  // a SectionType, or a type this reader does not know

@@ -50,7 +50,8 @@ TEST(Header, EveryFlippedBitIsDataLossOrNotASnapshot) {
 }
 
 TEST(Header, NewerVersionsAreUnimplemented) {
-  for (auto [major, minor] : {std::pair<uint16_t, uint16_t>{2, 0}, {1, 1}}) {
+  for (auto [major, minor] :
+       {std::pair<uint16_t, uint16_t>{2, 0}, {1, kMinorVersion + 1}}) {
     Header header;
     header.major_version = major;
     header.minor_version = minor;
@@ -58,6 +59,18 @@ TEST(Header, NewerVersionsAreUnimplemented) {
     EncodeHeader(header, bytes);
     auto decoded = DecodeHeader(bytes, "f");
     EXPECT_TRUE(absl::IsUnimplemented(decoded.status())) << decoded.status();
+  }
+}
+
+TEST(Header, EveryKnownMinorVersionDecodes) {
+  for (uint16_t minor = 0; minor <= kMinorVersion; ++minor) {
+    Header header;
+    header.minor_version = minor;
+    uint8_t bytes[kHeaderSizeBytes];
+    EncodeHeader(header, bytes);
+    auto decoded = DecodeHeader(bytes, "f");
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->minor_version, minor);
   }
 }
 

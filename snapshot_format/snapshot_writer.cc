@@ -428,7 +428,22 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   LAZYSNAP_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(path));
   OutputFile out(file.fd(), file.temp_path());
 
+  DictionaryPayload payload;
+  if (dictionary != nullptr) {
+    using Storage = WriterOptions::DictionaryStorage;
+    if (options.dictionary_storage == Storage::kRaw) {
+      payload.bytes.assign(dictionary->bytes().begin(), dictionary->bytes().end());
+    } else {
+      LAZYSNAP_ASSIGN_OR_RETURN(
+          payload, ChooseDictionaryPayload(dictionary->bytes(),
+                                           options.dictionary_storage == Storage::kCompressed));
+    }
+  }
+
   format::Header header;
+  // The lowest version that describes the file, so that 1.0 readers read every file
+  // that does not need 1.2.
+  header.minor_version = payload.compressed ? format::kMinorVersionCompressedDictionary : 0;
   header.page_size_bytes = page_size;
   header.chunk_size_bytes = chunk_size;
   header.created_unix_seconds = static_cast<uint64_t>(
@@ -442,9 +457,11 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
 
   std::vector<format::Section> sections;
   if (dictionary != nullptr) {
-    std::span<const uint8_t> bytes = dictionary->bytes();
+    std::span<const uint8_t> bytes = payload.bytes;
     format::Section section;
-    section.type = static_cast<uint32_t>(format::SectionType::kDictionary);
+    section.type = static_cast<uint32_t>(payload.compressed
+                                             ? format::SectionType::kCompressedDictionary
+                                             : format::SectionType::kDictionary);
     section.flags = format::kSectionFlagRequired;
     section.slot = 1;
     section.offset_bytes = out.position();
@@ -574,6 +591,8 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   summary.index_bytes = state.index.size();
   summary.dictionary_bytes = dictionary != nullptr ? dictionary->bytes().size() : 0;
   summary.dictionary_id = dictionary != nullptr ? dictionary->id() : 0;
+  summary.dictionary_stored_bytes = payload.bytes.size();
+  summary.dictionary_compressed = payload.compressed;
   summary.dictionary_sample_bytes = training.dictionary_sample_bytes;
   summary.dictionary_seconds = training.dictionary_seconds;
   summary.dictionary_note = std::move(training.dictionary_note);
