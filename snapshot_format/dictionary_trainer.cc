@@ -33,6 +33,7 @@ constexpr uint64_t kMaxSampleBytes = 1ull << 30;
 // worth training.
 constexpr size_t kProbeContentBytes = 4 << 20;
 constexpr uint64_t kProbeMinGainBytes = 512 << 10;
+constexpr size_t kMaxChunkBytes = format::kMaxChunkSizeBytes;
 
 // Mix64 is SplitMix64's finaliser: a fixed pseudo-random place in each stratum, so that
 // sampling does not lock onto a period of the image (every 16th chunk a stack, say).
@@ -324,11 +325,22 @@ absl::StatusOr<TrainedDictionary> TrainDictionary(ImageSource& source, uint32_t 
   // largest dictionary could offer. Below kProbeMinGainBytes of projected gain over the
   // small dictionary no larger one is trained.
   if (larger_allowed && training.bytes.size() >= 4 * kMinCandidateDictionarySizeBytes) {
-    const size_t probe_bytes = std::min<size_t>(training.bytes.size(), kProbeContentBytes);
-    LAZYSNAP_ASSIGN_OR_RETURN(
-        std::shared_ptr<const CompressionDictionary> probe,
-        CompressionDictionary::CreateFromContent(
-            {training.bytes.data() + training.bytes.size() - probe_bytes, probe_bytes}));
+    // Training chunks spread over the whole sample (so over the whole image, whose
+    // regions can hold very different data), up to kProbeContentBytes.
+    const size_t stride =
+        std::max<size_t>(1, (training.bytes.size() + kProbeContentBytes - 1) / kProbeContentBytes);
+    std::vector<uint8_t> content;
+    content.reserve(std::min<size_t>(training.bytes.size(), kProbeContentBytes) + kMaxChunkBytes);
+    size_t offset = 0;
+    for (size_t i = 0; i < training.count(); ++i) {
+      if (i % stride == 0) {
+        content.insert(content.end(), training.bytes.begin() + offset,
+                       training.bytes.begin() + offset + training.chunk_sizes[i]);
+      }
+      offset += training.chunk_sizes[i];
+    }
+    LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<const CompressionDictionary> probe,
+                              CompressionDictionary::CreateFromContent(content));
     LAZYSNAP_ASSIGN_OR_RETURN(result.probe_stored_with,
                               EstimateStoredBytes(evaluation, level, probe.get()));
     const double probe_gain =
