@@ -218,8 +218,9 @@ TEST(Corruption, LazyValidationRefusesOnlyTheDamagedSegment) {
 }
 
 // DictionarySnapshot: 64 chunks of 4 KiB records compressed with a trained dictionary
-// of at most 4 KiB (section 0, slot 1).
-Written DictionarySnapshot() {
+// of at most 4 KiB (section 0, slot 1), stored as `storage` says.
+Written DictionarySnapshot(
+    WriterOptions::DictionaryStorage storage = WriterOptions::DictionaryStorage::kAuto) {
   Written w;
   const uint32_t chunk = 4096;
   w.image = testing::MixedImage(64 * chunk, chunk, {Fill::kRecords, Fill::kRecords, Fill::kZero});
@@ -228,9 +229,12 @@ Written DictionarySnapshot() {
   WriterOptions options;
   options.chunk_size_bytes = chunk;
   options.train_dictionary.dictionary_size_bytes = 4096;
+  options.dictionary_storage = storage;
   auto summary = WriteSnapshot(source, path, options);
   EXPECT_TRUE(summary.ok()) << summary.status();
   EXPECT_GT(summary->dictionary_bytes, 0u) << summary->dictionary_note;
+  EXPECT_EQ(summary->dictionary_compressed,
+            storage == WriterOptions::DictionaryStorage::kCompressed);
   w.file = testing::ReadFileBytes(path);
   return w;
 }
@@ -324,20 +328,7 @@ TEST(Corruption, ChunkWhoseDictionaryIdDoesNotMatchIsRefused) {
 // CompressedDictionarySnapshot: DictionarySnapshot with the dictionary stored compressed
 // (format 1.2, section type 4).
 Written CompressedDictionarySnapshot() {
-  Written w;
-  const uint32_t chunk = 4096;
-  w.image = testing::MixedImage(64 * chunk, chunk, {Fill::kRecords, Fill::kRecords, Fill::kZero});
-  testing::MemoryImageSource source(w.image, {{0, w.image.size(), 0}});
-  std::string path = testing::TempPath("compressed_dictionary");
-  WriterOptions options;
-  options.chunk_size_bytes = chunk;
-  options.train_dictionary.dictionary_size_bytes = 4096;
-  options.dictionary_storage = WriterOptions::DictionaryStorage::kCompressed;
-  auto summary = WriteSnapshot(source, path, options);
-  EXPECT_TRUE(summary.ok()) << summary.status();
-  EXPECT_TRUE(summary->dictionary_compressed) << summary->dictionary_note;
-  w.file = testing::ReadFileBytes(path);
-  return w;
+  return DictionarySnapshot(WriterOptions::DictionaryStorage::kCompressed);
 }
 
 TEST(Corruption, CompressedDictionaryReadsAndNeedsFormat12) {

@@ -234,14 +234,19 @@ std::vector<uint8_t> FarRepeatImage(size_t chunks, size_t templates) {
   return image;
 }
 
+// LargeOptions: up to 512 KiB dictionaries, trained on `sample_bytes`.
+DictionaryTrainingOptions LargeOptions(uint64_t sample_bytes) {
+  DictionaryTrainingOptions options;
+  options.dictionary_size_bytes = 512 << 10;
+  options.sample_bytes = sample_bytes;
+  options.threads = 2;
+  return options;
+}
+
 TEST(DictionaryTrainer, FarRepeatsGetALargerDictionaryThanTheSmallest) {
   std::vector<uint8_t> image = FarRepeatImage(2048, 256);  // 8 MiB, 256 KiB of templates
   testing::MemoryImageSource source(image, {{0, image.size(), 0}});
-  DictionaryTrainingOptions options;
-  options.dictionary_size_bytes = 512 << 10;
-  options.sample_bytes = 4 << 20;
-  options.threads = 2;
-  auto trained = TrainDictionary(source, kChunk, 3, options);
+  auto trained = TrainDictionary(source, kChunk, 3, LargeOptions(4 << 20));
   ASSERT_TRUE(trained.ok()) << trained.status();
   ASSERT_NE(trained->dictionary, nullptr) << trained->note;
   // The probe saw the far repeats, so larger sizes were tried, and one of them won.
@@ -256,11 +261,7 @@ TEST(DictionaryTrainer, FarRepeatsGetALargerDictionaryThanTheSmallest) {
 TEST(DictionaryTrainer, NoFarRepeatsTrainOnlyTheSmallest) {
   std::vector<uint8_t> image = RecordImage(1024);
   testing::MemoryImageSource source(image, {{0, image.size(), 0}});
-  DictionaryTrainingOptions options;
-  options.dictionary_size_bytes = 512 << 10;
-  options.sample_bytes = 2 << 20;
-  options.threads = 2;
-  auto trained = TrainDictionary(source, kChunk, 3, options);
+  auto trained = TrainDictionary(source, kChunk, 3, LargeOptions(2 << 20));
   ASSERT_TRUE(trained.ok()) << trained.status();
   EXPECT_GT(trained->probe_stored_with, 0u);
   EXPECT_LE(trained->probe_projected_gain_bytes, 512u << 10) << trained->note;

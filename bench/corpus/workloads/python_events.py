@@ -8,33 +8,25 @@ Deterministic for a seed; prints "<pid> ready", then waits until stdin reaches e
 Usage: python_events.py [--mb 250] [--seed 1]
 """
 
-import argparse
-import gc
-import os
 import random
 import sys
+
+from workload_common import grow, parse_args, ready_and_wait
 
 KINDS = ["click", "view", "scroll", "purchase", "login", "logout"]
 PAGES = ["/", "/home", "/search", "/cart", "/checkout", "/account", "/help"]
 DEVICES = ["ios", "android", "web"]
 
 
-def resident_bytes():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mb", type=int, default=250)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     rng = random.Random(args.seed)
     events = []
     sessions = {}
-    baseline = resident_bytes()
     n = 0
-    while resident_bytes() - baseline < (args.mb << 20):
+
+    def add_batch():
+        nonlocal n
         for _ in range(10000):
             user = rng.randrange(5000)
             event = {"id": n, "ts": 1764000000 + n // 10, "user": user,
@@ -43,12 +35,9 @@ def main():
             events.append(event)
             sessions.setdefault(user, []).append(n)
             n += 1
-    gc.collect()
-    print(f"python_events: {n} events, resident {resident_bytes() >> 20} MiB",
-          file=sys.stderr, flush=True)
-    print(f"{os.getpid()} ready", flush=True)
-    sys.stdin.buffer.read()
-    return 0
+
+    grow(args.mb, add_batch)
+    return ready_and_wait(f"python_events: {n} events")
 
 
 if __name__ == "__main__":

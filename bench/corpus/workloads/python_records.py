@@ -10,11 +10,10 @@ by-city index (dict of lists), and formatted log lines. Deterministic for a seed
 Usage: python_records.py [--mb 250] [--seed 1]
 """
 
-import argparse
-import gc
-import os
 import random
 import sys
+
+from workload_common import grow, parse_args, ready_and_wait
 
 FIRST = ["Ada", "Alan", "Barbara", "Dennis", "Edsger", "Grace", "Jim", "Ken", "Leslie",
          "Linus", "Margaret", "Niklaus", "Radia", "Rob", "Tony", "Yukihiro"]
@@ -30,23 +29,16 @@ PATHS = ["/api/v1/users", "/api/v1/orders", "/api/v1/search", "/healthz", "/logi
          "/api/v2/invoices", "/static/app.js", "/api/v1/cart"]
 
 
-def resident_bytes():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mb", type=int, default=250)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     rng = random.Random(args.seed)
     records = {}
     by_city = {}
     log = []
-    baseline = resident_bytes()
     n = 0
-    while resident_bytes() - baseline < (args.mb << 20):
+
+    def add_batch():
+        nonlocal n
         for _ in range(5000):
             first, last, city = rng.choice(FIRST), rng.choice(LAST), rng.choice(CITIES)
             record = {
@@ -68,12 +60,9 @@ def main():
                 log.append(f"2026-11-28T12:{n % 60:02d}:{n % 59:02d}Z GET "
                            f"{rng.choice(PATHS)}?user={n} 200 {rng.randint(1, 900)}ms")
             n += 1
-    gc.collect()
-    print(f"python_records: {n} records, resident {resident_bytes() >> 20} MiB",
-          file=sys.stderr, flush=True)
-    print(f"{os.getpid()} ready", flush=True)
-    sys.stdin.buffer.read()
-    return 0
+
+    grow(args.mb, add_batch)
+    return ready_and_wait(f"python_records: {n} records")
 
 
 if __name__ == "__main__":
