@@ -80,8 +80,8 @@ const cli::CommandSpec kSpec = {
               {"chunk_kib", "LIST", "chunk sizes in KiB (default 16,32,64,128,256)"},
               {"levels", "LIST", "zstd levels (default -5,-3,-1,1,3)"},
               {"dictionaries", "LIST",
-               "dictionary settings: writer (the writer's default), none, or SIZE "
-               "(one fixed size, e.g. 64K) (default writer)"},
+               "dictionary settings: writer (the writer's default), none, or "
+               "SIZE[@SAMPLE] (largest dictionary and sample, e.g. 64K@8M) (default writer)"},
               {"repeat", "N", "repetitions of the whole sweep (default 3)"},
               {"threads", "N", "create and verify threads, 0 = one per CPU (default 0)"},
               {"tmpdir", "DIR", "scratch directory (default $TMPDIR or /tmp)"},
@@ -108,6 +108,23 @@ absl::StatusOr<std::vector<int>> IntList(const cli::ParsedArgs& args, std::strin
   LAZYSNAP_ASSIGN_OR_RETURN(std::vector<int64_t> values,
                             cli::ParseIntList(flag, args.Value(flag), min, max));
   return std::vector<int>(values.begin(), values.end());
+}
+
+// A --dictionaries item other than writer and none: SIZE[@SAMPLE], the largest dictionary
+// and the sample it is trained on (e.g. 64K@8M, the writer's setting before the corpus).
+struct DictionarySetting {
+  uint64_t size_bytes = 0;
+  uint64_t sample_bytes = 0;  // 0: the writer's default
+};
+
+absl::StatusOr<DictionarySetting> ParseDictionarySetting(std::string_view text) {
+  DictionarySetting d;
+  const size_t at = text.find('@');
+  LAZYSNAP_ASSIGN_OR_RETURN(d.size_bytes, cli::ParseSize(text.substr(0, at)));
+  if (at != std::string_view::npos) {
+    LAZYSNAP_ASSIGN_OR_RETURN(d.sample_bytes, cli::ParseSize(text.substr(at + 1)));
+  }
+  return d;
 }
 
 absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
@@ -141,8 +158,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   if (args.Has("dictionaries")) {
     flags.dictionaries = cli::SplitList(args.Value("dictionaries"));
     for (const std::string& d : flags.dictionaries) {
-      if (d != "writer" && d != "none" && !cli::ParseSize(d).ok()) {
-        return absl::InvalidArgumentError("--dictionaries: writer, none or a size, not " + d);
+      if (d != "writer" && d != "none" && !ParseDictionarySetting(d).ok()) {
+        return absl::InvalidArgumentError(
+            "--dictionaries: writer, none or SIZE[@SAMPLE] (64K@8M), not " + d);
       }
     }
   }
@@ -397,8 +415,9 @@ absl::Status MeasureOnce(Setting& setting, const Flags& flags, const ScratchDir&
     if (setting.dictionary == "none") {
       options.train_dictionary.dictionary_size_bytes = 0;
     } else if (setting.dictionary != "writer") {
-      LAZYSNAP_ASSIGN_OR_RETURN(uint64_t size, cli::ParseSize(setting.dictionary));
-      options.train_dictionary.dictionary_size_bytes = size;
+      LAZYSNAP_ASSIGN_OR_RETURN(DictionarySetting d, ParseDictionarySetting(setting.dictionary));
+      options.train_dictionary.dictionary_size_bytes = d.size_bytes;
+      if (d.sample_bytes != 0) options.train_dictionary.sample_bytes = d.sample_bytes;
     }
     const double cpu_start = ProcessCpuSeconds();
     const auto start = std::chrono::steady_clock::now();
