@@ -7,7 +7,6 @@
 #include "base/status_macros.h"
 #include "bench/restore_strategy.h"
 #include "engine/guest_memory.h"
-#include "engine/kernel.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/snapshot_reader.h"
 
@@ -45,7 +44,7 @@ class EagerStrategy final : public RestoreStrategy {
     const std::vector<uint64_t> offsets =
         PackedRegionOffsets(regions, static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)));
     LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<GuestMemory> memory,
-                              GuestMemory::MapAnonymous(LinuxKernel(), offsets.back()));
+                              GuestMemory::MapAnonymous(offsets.back()));
     uint8_t* base = memory->data();
     DecodeImageOptions options;
     options.threads = threads_;

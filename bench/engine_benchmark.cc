@@ -1,5 +1,5 @@
 // Microbenchmarks of the engine's pieces: one fault's round trip through a restore
-// session, and one batch of chunk reads through the AsyncReader implementations.
+// session, and one batch of chunk reads through the local chunk source's readers.
 //
 //   tools/bazel run -c opt //bench:engine_benchmark -- --benchmark_repetitions=3
 //
@@ -25,8 +25,8 @@
 #include "base/file_io.h"
 #include "bench/scratch_dir.h"
 #include "benchmark/benchmark.h"
-#include "engine/async_reader.h"
-#include "engine/kernel.h"
+#include "base/random_access_file.h"
+#include "engine/chunk_source.h"
 #include "engine/restore_options.h"
 #include "engine/restore_session.h"
 #include "snapshot_format/image_source.h"
@@ -184,7 +184,7 @@ void BM_RestoreSessionFault(benchmark::State& state) {
     ++next;
     ++touches;
   }
-  const std::string reader = session != nullptr ? session->reader_name() : "?";
+  const std::string reader = session != nullptr ? session->features().reader : "?";
   finish();
   state.SetBytesProcessed(static_cast<int64_t>(touches * chunk_bytes));
   state.counters["faults_per_touch"] = touches == 0 ? 0 : double(faults) / double(touches);
@@ -199,31 +199,31 @@ BENCHMARK(BM_RestoreSessionFault)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
-// BM_AsyncReaderReadBatch: one batch of reads of one size at random aligned offsets of a
-// file in the page cache, queued, submitted once and all reaped: the reader the engine
-// uses for chunk reads, io_uring (reader=0) against the pread fallback (reader=1).
-void BM_AsyncReaderReadBatch(benchmark::State& state) {
+// BM_ChunkReaderReadBatch: one batch of reads of one size at random aligned offsets of a
+// file in the page cache, queued, submitted once and all reaped: the local chunk source's
+// reader the engine uses, io_uring (pread=0) against the pread fallback (pread=1).
+void BM_ChunkReaderReadBatch(benchmark::State& state) {
   const bool use_pread = state.range(0) != 0;
   const uint32_t batch = static_cast<uint32_t>(state.range(1));
   const uint32_t read_bytes = static_cast<uint32_t>(state.range(2)) << 10;
   auto path = Files::Get().CachedFile();
   if (!path.ok()) return state.SkipWithError(path.status().ToString().c_str());
-  auto fd = OpenFile(*path, O_RDONLY);
-  if (!fd.ok()) return state.SkipWithError(fd.status().ToString().c_str());
+  auto file = LocalFile::Open(*path);
+  if (!file.ok()) return state.SkipWithError(file.status().ToString().c_str());
   {
     // Into the page cache.
     std::vector<uint8_t> all(1 << 20);
     for (uint64_t at = 0; at < kReadFileBytes; at += all.size()) {
-      if (!PreadFull(fd->get(), all, at, *path).ok()) return state.SkipWithError("warming");
+      if (!(*file)->ReadAt(at, all).ok()) return state.SkipWithError("warming");
     }
   }
-  std::unique_ptr<AsyncReader> reader;
-  if (use_pread) {
-    reader = LinuxKernel().CreatePreadReader(16);
-  } else {
-    auto created = LinuxKernel().CreateIoUringReader(16);
-    if (!created.ok()) return state.SkipWithError(created.status().ToString().c_str());
-    reader = std::move(*created);
+  std::shared_ptr<ChunkSource> source =
+      NewLocalChunkSource(std::move(*file), {.use_io_uring = !use_pread});
+  auto created = source->NewReader(16);
+  if (!created.ok()) return state.SkipWithError(created.status().ToString().c_str());
+  std::unique_ptr<ChunkReader> reader = std::move(*created);
+  if (!use_pread && std::string_view(reader->name()) != "io_uring") {
+    return state.SkipWithError("io_uring is unavailable");
   }
   std::vector<std::vector<uint8_t>> buffers(batch, std::vector<uint8_t>(read_bytes));
   std::mt19937_64 random(11);
@@ -233,7 +233,10 @@ void BM_AsyncReaderReadBatch(benchmark::State& state) {
   size_t next = 0;
   for (auto _ : state) {
     for (uint32_t i = 0; i < batch; ++i) {
-      absl::Status queued = reader->Queue(fd->get(), buffers[i], offsets[next], i);
+      StoredChunk chunk;
+      chunk.file_offset_bytes = offsets[next];
+      chunk.stored_length_bytes = read_bytes;
+      absl::Status queued = reader->Queue(chunk, 0, buffers[i], i);
       if (!queued.ok()) return state.SkipWithError(queued.ToString().c_str());
       next = (next + 1) % offsets.size();
     }
@@ -252,7 +255,7 @@ void BM_AsyncReaderReadBatch(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
   state.SetLabel(reader->name());
 }
-BENCHMARK(BM_AsyncReaderReadBatch)
+BENCHMARK(BM_ChunkReaderReadBatch)
     ->Apply([](benchmark::internal::Benchmark* b) { MinStatistic(b); })
     ->ArgNames({"pread", "batch", "kib"})
     ->ArgsProduct({{0, 1}, {1, 2, 4, 8, 16}, {16, 64}})

@@ -358,7 +358,6 @@ double Sum(const std::vector<double>& values) {
 absl::Status MeasureDecodeLatency(const SnapshotReader& reader, Setting& setting,
                                   Sample& sample) {
   LAZYSNAP_ASSIGN_OR_RETURN(ChunkDecoder decoder, ChunkDecoder::Create());
-  LAZYSNAP_ASSIGN_OR_RETURN(UniqueFd fd, reader.DuplicateFd());
   std::vector<uint8_t> stored(reader.max_stored_length_bytes());
   std::vector<uint8_t> out(reader.chunk_size_bytes());
   std::vector<double> decode_us;
@@ -372,7 +371,7 @@ absl::Status MeasureDecodeLatency(const SnapshotReader& reader, Setting& setting
     std::span<uint8_t> stored_bytes(stored.data(), s.stored_length_bytes);
     std::span<uint8_t> out_bytes(out.data(), s.length_bytes);
     const auto t0 = std::chrono::steady_clock::now();
-    LAZYSNAP_RETURN_IF_ERROR(PreadFull(fd.get(), stored_bytes, s.file_offset_bytes, reader.path()));
+    LAZYSNAP_RETURN_IF_ERROR(reader.file()->ReadAt(s.file_offset_bytes, stored_bytes));
     const auto t1 = std::chrono::steady_clock::now();
     LAZYSNAP_RETURN_IF_ERROR(decoder.Decode(s, stored_bytes, out_bytes,
                                             reader.dictionary(s.dictionary_slot), reader.path()));

@@ -28,8 +28,8 @@ class LazysnapMemory final : public RestoredMemory {
     report.service_p50_ns = stats.latency_p50_ns;
     report.service_p99_ns = stats.latency_p99_ns;
     report.detail =
-        sigbus_ ? absl::StrFormat("SIGBUS, %s", session_->reader_name())
-                : absl::StrFormat("%d handler threads, %s", handler_threads_, session_->reader_name());
+        sigbus_ ? absl::StrFormat("SIGBUS, %s", session_->features().reader)
+                : absl::StrFormat("%d handler threads, %s", handler_threads_, session_->features().reader);
     absl::StrAppendFormat(&report.detail, "; %d chunks installed (%d readahead)",
                           stats.chunks_installed, stats.chunks_readahead);
     return report;
@@ -59,8 +59,7 @@ class LazysnapStrategy final : public RestoreStrategy {
     const uint32_t regions = static_cast<uint32_t>(reader->regions().size());
     LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<RestoreSession> session,
                               RestoreSession::Start(std::move(reader), options_));
-    const int handlers =
-        options_.handler_threads > 0 ? options_.handler_threads : LinuxKernel().online_cpus();
+    const int handlers = session->features().handler_threads;
     return std::make_unique<LazysnapMemory>(std::move(session), regions, handlers,
                                             options_.serving == ServingMode::kSigbus);
   }

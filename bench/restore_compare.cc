@@ -66,9 +66,8 @@
 #include "bench/restore_strategy.h"
 #include "bench/scratch_dir.h"
 #include "bench/workload_images.h"
-#include "engine/kernel.h"
+#include "engine/host_features.h"
 #include "engine/restore_options.h"
-#include "engine/userfaultfd.h"
 #include "snapshot_format/image_source.h"
 #include "snapshot_format/snapshot_writer.h"
 #include "tools/cli.h"
@@ -415,7 +414,7 @@ absl::Status AddStrategies(Image& image, const Flags& flags,
     return absl::OkStatus();
   };
   const int first_kib = flags.chunk_kib.front();
-  const int online = LinuxKernel().online_cpus();
+  const int online = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
   if (want("eager")) {
     const std::string name = "eager";
     LAZYSNAP_RETURN_IF_ERROR(add(
@@ -846,21 +845,20 @@ absl::Status Run(const Flags& flags, int argc, char** argv) {
   ::uname(&un);
   context.machine = {
       {"CPU", absl::StrFormat("%s, %d online CPUs", ProcField("/proc/cpuinfo", "model name"),
-                              LinuxKernel().online_cpus())},
+                              static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)))},
       {"memory", absl::StrFormat("%.1f GiB", std::atof(ProcField("/proc/meminfo", "MemTotal").c_str()) /
                                                  (1 << 20))},
       {"kernel", std::string(un.release)},
       {"transparent huge pages", Trimmed(ReadFileToString("/sys/kernel/mm/transparent_hugepage/enabled").value_or("?"))},
       {"files", absl::StrFormat("%s (%s), device readahead %s", dir.path(), fs, ReadAheadKib(dir.path()))},
-      {"io_uring", LinuxKernel().ProbeIoUring().detail},
       {"compiler", absl::StrFormat("g++ %s, -c opt", __VERSION__)},
   };
   {
-    UffdProbeReport probe = ProbeUserfaultfd(LinuxKernel(), UffdOptions{});
+    const HostFeatures host = ProbeHostFeatures();
+    context.machine.push_back({"io_uring", host.io_uring_detail});
     context.machine.push_back(
-        {"userfaultfd", probe.open_status.ok()
-                            ? std::string(UffdOpenPathName(probe.open_path))
-                            : std::string(probe.open_status.message())});
+        {"userfaultfd", host.open_status.ok() ? host.open_path
+                                              : std::string(host.open_status.message())});
   }
   std::sort(loads.begin(), loads.end());
   const std::string load_at_end = LoadAverageText();

@@ -66,7 +66,7 @@ class UffdPageHandlerMemory final : public RestoredMemory {
     source_ = static_cast<uint8_t*>(source);
 
     const std::vector<uint64_t> offsets = PackedRegionOffsets(image.regions, page_bytes_);
-    LAZYSNAP_ASSIGN_OR_RETURN(memory_, GuestMemory::MapAnonymous(kernel_, offsets.back()));
+    LAZYSNAP_ASSIGN_OR_RETURN(memory_, GuestMemory::MapAnonymous(offsets.back()));
     for (size_t i = 0; i < image.regions.size(); ++i) {
       const format::Region& region = image.regions[i];
       if (region.image_offset_bytes + region.length_bytes > size) {
@@ -188,7 +188,7 @@ class UffdPageHandlerStrategy final : public RestoreStrategy {
 
   absl::StatusOr<std::unique_ptr<RestoredMemory>> Restore() override {
     auto memory = std::make_unique<UffdPageHandlerMemory>(
-        LinuxKernel(), static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)));
+        LinuxKernel(), LinuxKernel().PageSize());
     LAZYSNAP_RETURN_IF_ERROR(memory->Init(image_));
     return memory;
   }

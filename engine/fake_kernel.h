@@ -1,14 +1,22 @@
 // FakeKernel: a Kernel with a configurable userfaultfd personality, for testing the
 // handshake and the engine's decisions against kernels we do not have: old ones, ones
-// missing a feature, ones that refuse, ones that fail the Nth call.
+// missing a feature, ones that refuse, ones that fail the Nth call. It also stands in for
+// the memory a session serves, so that the serving policy can be tested deterministically:
+// tests queue fault and event messages, and UFFDIO_COPY / ZEROPAGE / POISON act on a
+// simulated memory of pages (a page already present refuses with EEXIST, as the kernel
+// does), with scripted outcomes (EAGAIN, ENOENT, ...) on request.
 //
-// Descriptors it hands out are real (eventfd) so that UniqueFd can close them; nothing
-// else touches the real kernel. It records every UFFDIO_API request per descriptor.
+// Descriptors it hands out are real eventfds, so that UniqueFd can close them and poll(2)
+// works: a fake userfaultfd polls readable while messages are queued for it. It records
+// every UFFDIO_API request per descriptor.
 #ifndef LAZYSNAP_ENGINE_FAKE_KERNEL_H_
 #define LAZYSNAP_ENGINE_FAKE_KERNEL_H_
 
+#include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +56,25 @@ class FakeKernel : public Kernel {
   explicit FakeKernel(FakeKernelConfig config);
   ~FakeKernel() override;
 
+  // Messages: PushMessage queues `message` for ReadUffdMessages on `uffd`.
+  void PushMessage(int uffd, const uffd_msg& message);
+  void PushFault(int uffd, uint64_t address, uint64_t flags = 0);
+  void PushRemove(int uffd, uint64_t start, uint64_t end);
+  size_t PendingMessages(int uffd) const;
+
+  // Simulated memory (page size PageSize()). PageBytes: a present page's bytes (zeros for
+  // a zero page), nullopt when absent. Zap drops pages, as MADV_DONTNEED does (the test
+  // queues the REMOVE event itself).
+  std::optional<std::vector<uint8_t>> PageBytes(uint64_t page_address) const;
+  bool IsPoisoned(uint64_t page_address) const;
+  void Zap(uint64_t start, uint64_t length);
+
+  // ScriptRange: the next range ioctl of `op` ("copy", "zero", "poison") returns
+  // `result` instead of acting (then they act again).
+  void ScriptRange(const std::string& op, UffdIoctlResult result);
+  // RangeLog: every range ioctl and wake, in order: "copy 0x7f0000000000 65536".
+  std::vector<std::string> RangeLog() const;
+
   // api_requests: the features of every UFFDIO_API call, in order.
   std::vector<FeatureSet> api_requests() const;
   // max_api_calls_on_one_fd: the most UFFDIO_API calls any one descriptor received.
@@ -66,9 +93,6 @@ class FakeKernel : public Kernel {
   UffdIoctlResult UffdZeropage(int uffd, uint64_t start, uint64_t length, bool wake) override;
   UffdIoctlResult UffdPoison(int uffd, uint64_t start, uint64_t length, bool wake) override;
   absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override;
-  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
-    return LinuxKernel().Pread(fd, buffer, length, offset);
-  }
   void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
                  uint32_t timeout_us) override {
     LinuxKernel().FutexWait(word, expected, timeout_us);
@@ -87,20 +111,30 @@ class FakeKernel : public Kernel {
   absl::Status SetCurrentThreadNice(int) override { return absl::OkStatus(); }
   int online_cpus() override { return 2; }
   std::string KernelRelease() override { return config_.release; }
+  uint64_t PageSize() override { return LinuxKernel().PageSize(); }
+  int Sigaction(int signal, const struct sigaction* action, struct sigaction* previous) override {
+    return LinuxKernel().Sigaction(signal, action, previous);
+  }
   IoUringSupport ProbeIoUring() override;
-  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override;
-  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override;
 
  private:
   // Count counts a call; returns the errno to fail it with, or 0.
   int Count();
   absl::StatusOr<UniqueFd> NewFd(const char* what);
+  // Range runs a range ioctl on the simulated memory: `fill` gives a page's new bytes
+  // (nullptr: poison).
+  UffdIoctlResult Range(const char* op, uint64_t start, uint64_t length, const uint8_t* bytes);
 
   FakeKernelConfig config_;
   mutable std::mutex mutex_;
   int calls_ = 0;
   std::vector<FeatureSet> api_requests_;
   std::map<int, int> api_calls_by_fd_;
+  std::map<int, std::deque<uffd_msg>> messages_;
+  std::map<uint64_t, std::vector<uint8_t>> pages_;
+  std::set<uint64_t> poisoned_;
+  std::map<std::string, std::deque<UffdIoctlResult>> scripts_;
+  std::vector<std::string> range_log_;
 };
 
 // ForwardingKernel passes every call to the real kernel; tests derive from it to change
@@ -139,9 +173,6 @@ class ForwardingKernel : public Kernel {
   absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) override {
     return real().ReadUffdMessages(uffd, messages);
   }
-  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
-    return real().Pread(fd, buffer, length, offset);
-  }
   void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
                  uint32_t timeout_us) override {
     real().FutexWait(word, expected, timeout_us);
@@ -170,16 +201,34 @@ class ForwardingKernel : public Kernel {
   absl::Status SetCurrentThreadNice(int nice) override { return real().SetCurrentThreadNice(nice); }
   int online_cpus() override { return real().online_cpus(); }
   std::string KernelRelease() override { return real().KernelRelease(); }
+  uint64_t PageSize() override { return real().PageSize(); }
+  int Sigaction(int signal, const struct sigaction* action, struct sigaction* previous) override {
+    return real().Sigaction(signal, action, previous);
+  }
   IoUringSupport ProbeIoUring() override { return real().ProbeIoUring(); }
-  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override {
-    return real().CreateIoUringReader(entries);
-  }
-  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override {
-    return real().CreatePreadReader(entries);
-  }
 
  private:
   static Kernel& real() { return LinuxKernel(); }
+};
+
+// PersonalityKernel is the real kernel wearing a FakeKernelConfig's userfaultfd
+// personality: the open paths fail as configured, UFFDIO_API answers as that kernel
+// would (only its features reported, its refusals), registered ranges allow only the
+// ioctls that kernel would have. Everything else is real, so a whole session restores
+// real memory "on" an old or limited kernel.
+class PersonalityKernel : public ForwardingKernel {
+ public:
+  explicit PersonalityKernel(FakeKernelConfig config) : config_(std::move(config)) {}
+  absl::StatusOr<UniqueFd> OpenDevice(const char* path, int flags) override;
+  absl::StatusOr<UniqueFd> UserfaultfdSyscall(int uffd_flags) override;
+  absl::Status UffdApi(int uffd, uffdio_api* api) override;
+  absl::Status UffdRegister(int uffd, uffdio_register* reg) override;
+  std::string KernelRelease() override { return config_.release; }
+
+ private:
+  FakeKernelConfig config_;
+  std::mutex mutex_;
+  std::map<int, int> api_calls_by_fd_;
 };
 
 // FakeKernelConfigs returns the table of personalities the handshake is tested against.

@@ -9,7 +9,6 @@
 #include <span>
 
 #include "absl/status/statusor.h"
-#include "engine/kernel.h"
 
 namespace lazysnap {
 
@@ -17,9 +16,9 @@ class GuestMemory {
  public:
   // MapAnonymous maps `length_bytes` (rounded up to pages) of private anonymous memory
   // with MAP_NORESERVE: nothing is committed until pages are installed, so a 64 GiB
-  // snapshot of which little is touched costs little.
-  static absl::StatusOr<std::shared_ptr<GuestMemory>> MapAnonymous(Kernel& kernel,
-                                                                   uint64_t length_bytes);
+  // snapshot of which little is touched costs little. ResourceExhausted when the
+  // address space cannot hold it.
+  static absl::StatusOr<std::shared_ptr<GuestMemory>> MapAnonymous(uint64_t length_bytes);
   ~GuestMemory();
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;
@@ -30,9 +29,8 @@ class GuestMemory {
   std::span<uint8_t> bytes() const { return {data(), length_bytes_}; }
 
  private:
-  GuestMemory(Kernel& kernel, void* address, uint64_t length_bytes)
-      : kernel_(kernel), address_(address), length_bytes_(length_bytes) {}
-  Kernel& kernel_;
+  GuestMemory(void* address, uint64_t length_bytes)
+      : address_(address), length_bytes_(length_bytes) {}
   void* address_;
   uint64_t length_bytes_;
 };

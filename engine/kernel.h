@@ -11,6 +11,7 @@
 #define LAZYSNAP_ENGINE_KERNEL_H_
 
 #include <poll.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstdint>
@@ -21,7 +22,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "base/unique_fd.h"
-#include "engine/async_reader.h"
 #include "engine/uffd_abi.h"
 
 namespace lazysnap {
@@ -66,10 +66,6 @@ class Kernel {
   // when none is pending (EAGAIN).
   virtual absl::StatusOr<size_t> ReadUffdMessages(int uffd, std::span<uffd_msg> messages) = 0;
 
-  // pread(2) until `length` bytes or end of file, retrying EINTR: returns the bytes read
-  // or -errno. No Status, no allocation: safe to call from a signal handler.
-  virtual int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) = 0;
-
   // futex(2) on a 32-bit word of this process: wait while *word == expected (up to
   // timeout_us microseconds), and wake every waiter. No Status, no allocation: safe in
   // a signal handler. Spurious and early returns are allowed; callers re-check.
@@ -102,12 +98,17 @@ class Kernel {
 
   // uname(2)'s release ("6.18.44").
   virtual std::string KernelRelease() = 0;
+  // sysconf(_SC_PAGESIZE): the base page size of this host.
+  virtual uint64_t PageSize() = 0;
 
-  // io_uring: a probe for reports, and a reader with `entries` reads in flight.
+  // sigaction(2): returns 0 or the errno. No Status, no allocation: safe in a signal
+  // handler (the SIGBUS server restores the default action from one).
+  virtual int Sigaction(int signal, const struct sigaction* action,
+                        struct sigaction* previous) = 0;
+
+  // io_uring: a probe for reports (snapshot reads go through the ChunkSource seam,
+  // engine/chunk_source.h, never through this interface).
   virtual IoUringSupport ProbeIoUring() = 0;
-  virtual absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) = 0;
-  // A reader over pread(2), for when io_uring is unavailable.
-  virtual std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) = 0;
 };
 
 // LinuxKernel returns the process-wide real kernel.

@@ -1,5 +1,4 @@
-// LinuxKernel: the real system calls behind the Kernel interface, and the io_uring and
-// pread implementations of AsyncReader.
+// LinuxKernel: the real system calls behind the Kernel interface.
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <liburing.h>
@@ -52,126 +51,6 @@ UffdIoctlResult RangeResult(int rc, int saved_errno, int64_t done) {
   if (rc == 0) return {0, done};
   return {saved_errno, done > 0 ? done : 0};
 }
-
-class IoUringReader : public AsyncReader {
- public:
-  static absl::StatusOr<std::unique_ptr<AsyncReader>> Create(uint32_t entries) {
-    std::unique_ptr<IoUringReader> reader(new IoUringReader(entries));
-    int rc = io_uring_queue_init(entries, &reader->ring_, 0);
-    if (rc < 0) {
-      return ErrnoToStatus(-rc, absl::StrFormat("io_uring_setup with %d entries", entries));
-    }
-    reader->initialised_ = true;
-    return std::unique_ptr<AsyncReader>(std::move(reader));
-  }
-
-  ~IoUringReader() override {
-    if (initialised_) io_uring_queue_exit(&ring_);
-  }
-
-  uint32_t capacity() const override { return capacity_; }
-
-  absl::Status Queue(int fd, std::span<uint8_t> buffer, uint64_t offset_bytes,
-                     uint64_t tag) override {
-    if (in_flight_ >= capacity_) {
-      return absl::FailedPreconditionError("io_uring reader: too many reads in flight");
-    }
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) {
-      return absl::FailedPreconditionError("io_uring reader: submission queue full");
-    }
-    io_uring_prep_read(sqe, fd, buffer.data(), static_cast<unsigned>(buffer.size()),
-                       offset_bytes);
-    io_uring_sqe_set_data64(sqe, tag);
-    ++in_flight_;
-    return absl::OkStatus();
-  }
-
-  absl::Status Submit() override {
-    while (true) {
-      int rc = io_uring_submit(&ring_);
-      if (rc >= 0) return absl::OkStatus();
-      if (rc != -EINTR && rc != -EAGAIN) return ErrnoToStatus(-rc, "io_uring_submit");
-    }
-  }
-
-  absl::StatusOr<size_t> Reap(std::span<ReadCompletion> out, bool wait) override {
-    size_t n = 0;
-    while (n < out.size()) {
-      io_uring_cqe* cqe = nullptr;
-      int rc = (wait && n == 0 && in_flight_ > 0) ? io_uring_wait_cqe(&ring_, &cqe)
-                                                  : io_uring_peek_cqe(&ring_, &cqe);
-      if (rc == -EINTR) continue;
-      if (rc == -EAGAIN || cqe == nullptr) break;
-      if (rc < 0) return ErrnoToStatus(-rc, "io_uring_wait_cqe");
-      out[n++] = ReadCompletion{io_uring_cqe_get_data64(cqe), cqe->res};
-      io_uring_cqe_seen(&ring_, cqe);
-      --in_flight_;
-    }
-    return n;
-  }
-
-  int poll_fd() const override { return ring_.ring_fd; }
-  const char* name() const override { return "io_uring"; }
-
- private:
-  explicit IoUringReader(uint32_t entries) : capacity_(entries) {}
-  io_uring ring_ = {};
-  bool initialised_ = false;
-  uint32_t capacity_;
-  uint32_t in_flight_ = 0;
-};
-
-// PreadReader completes every read during Submit.
-class PreadReader : public AsyncReader {
- public:
-  explicit PreadReader(uint32_t entries) : capacity_(entries) {}
-
-  uint32_t capacity() const override { return capacity_; }
-
-  absl::Status Queue(int fd, std::span<uint8_t> buffer, uint64_t offset_bytes,
-                     uint64_t tag) override {
-    if (queued_.size() + done_.size() >= capacity_) {
-      return absl::FailedPreconditionError("pread reader: too many reads in flight");
-    }
-    queued_.push_back({fd, buffer, offset_bytes, tag});
-    return absl::OkStatus();
-  }
-
-  absl::Status Submit() override {
-    for (const Request& r : queued_) {
-      ssize_t n = Retry([&] {
-        return ::pread(r.fd, r.buffer.data(), r.buffer.size(), static_cast<off_t>(r.offset));
-      });
-      done_.push_back({r.tag, n < 0 ? -static_cast<int64_t>(errno) : n});
-    }
-    queued_.clear();
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<size_t> Reap(std::span<ReadCompletion> out, bool /*wait*/) override {
-    size_t n = 0;
-    while (n < out.size() && !done_.empty()) {
-      out[n++] = done_.front();
-      done_.pop_front();
-    }
-    return n;
-  }
-
-  int poll_fd() const override { return -1; }
-  const char* name() const override { return "pread"; }
-
- private:
-  struct Request {
-    int fd;
-    std::span<uint8_t> buffer;
-    uint64_t offset;
-    uint64_t tag;
-  };
-  uint32_t capacity_;
-  std::vector<Request> queued_;
-  std::deque<ReadCompletion> done_;
-};
 
 class LinuxKernelImpl : public Kernel {
  public:
@@ -264,20 +143,6 @@ class LinuxKernelImpl : public Kernel {
     return static_cast<size_t>(n) / sizeof(uffd_msg);
   }
 
-  int64_t Pread(int fd, void* buffer, uint64_t length, uint64_t offset) override {
-    uint64_t done = 0;
-    while (done < length) {
-      ssize_t n = ::pread(fd, static_cast<uint8_t*>(buffer) + done, length - done,
-                          static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return -static_cast<int64_t>(errno);
-      }
-      if (n == 0) break;
-      done += static_cast<uint64_t>(n);
-    }
-    return static_cast<int64_t>(done);
-  }
 
   void FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
                  uint32_t timeout_us) override {
@@ -385,6 +250,13 @@ class LinuxKernelImpl : public Kernel {
     return name.release;
   }
 
+  uint64_t PageSize() override { return static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)); }
+
+  int Sigaction(int signal, const struct sigaction* action,
+                struct sigaction* previous) override {
+    return ::sigaction(signal, action, previous) == 0 ? 0 : errno;
+  }
+
   IoUringSupport ProbeIoUring() override {
     io_uring ring;
     int rc = io_uring_queue_init(2, &ring, 0);
@@ -403,13 +275,7 @@ class LinuxKernelImpl : public Kernel {
     return {true, "io_uring with IORING_OP_READ"};
   }
 
-  absl::StatusOr<std::unique_ptr<AsyncReader>> CreateIoUringReader(uint32_t entries) override {
-    return IoUringReader::Create(entries);
-  }
 
-  std::unique_ptr<AsyncReader> CreatePreadReader(uint32_t entries) override {
-    return std::make_unique<PreadReader>(entries);
-  }
 };
 
 }  // namespace

@@ -1,12 +1,14 @@
 // RestoreOptions: how a restore session serves faults, and what it asks of userfaultfd.
+// Part of lazysnap's public API (see docs/ARCHITECTURE.md, "The public surface").
 #ifndef LAZYSNAP_ENGINE_RESTORE_OPTIONS_H_
 #define LAZYSNAP_ENGINE_RESTORE_OPTIONS_H_
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "absl/status/status.h"
-#include "engine/kernel.h"
+#include "engine/chunk_source.h"
 #include "engine/uffd_features.h"
 
 namespace lazysnap {
@@ -56,8 +58,12 @@ struct RestoreOptions {
   // Populate in the background: an idle-priority thread installs every chunk not yet
   // installed, in order, so that later touches find memory present.
   bool background_populate = false;
-  // Use io_uring for chunk reads (falls back to pread when unavailable).
+  // Use io_uring for chunk reads of a local file (falls back to pread when unavailable).
   bool use_io_uring = true;
+  // Where chunks' stored bytes come from; nullptr means the snapshot's own file
+  // (DefaultChunkSource). A source must serve the same snapshot: the engine verifies
+  // every chunk's checksums whatever the source.
+  std::shared_ptr<ChunkSource> chunk_source;
   // Refuse UFFD_USER_MODE_ONLY descriptors (a VM runtime must: KVM faults are kernel
   // faults).
   bool require_kernel_faults = false;
@@ -68,8 +74,6 @@ struct RestoreOptions {
   // Called once, from an engine thread, with the first fatal error (a chunk that cannot
   // be read or fails its checksum, the faulting process gone). Must not call Close.
   std::function<void(const absl::Status&)> on_error;
-  // The kernel to talk to; nullptr means LinuxKernel(). Tests pass fakes.
-  Kernel* kernel = nullptr;
 };
 
 // FeatureRequestFor returns the userfaultfd features a session with `options` asks for:

@@ -7,15 +7,20 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "engine/internal/chunk_map.h"
+#include "engine/internal/chunk_worker.h"
+#include "engine/internal/copy_install_target.h"
 #include "engine/internal/counters.h"
-#include "engine/internal/installer.h"
-#include "engine/internal/serving.h"
+#include "engine/internal/handler_thread.h"
+#include "engine/internal/serving_context.h"
+#include "engine/internal/session_start.h"
 #include "engine/internal/sigbus_server.h"
+#include "engine/userfaultfd.h"
 
 namespace lazysnap {
 namespace internal {
@@ -32,11 +37,11 @@ class SessionState {
   std::vector<uint64_t> addresses;
   std::optional<Userfaultfd> uffd;
   std::vector<RangeRegistration> registrations;
-  UniqueFd snapshot_fd;
+  std::shared_ptr<ChunkSource> source;
   UniqueFd stop_fd;
   std::unique_ptr<ChunkMap> map;
   SessionCounters counters;
-  std::unique_ptr<Installer> installer;
+  std::unique_ptr<InstallTarget> target;
   std::unique_ptr<ServingContext> context;
   std::vector<std::unique_ptr<HandlerThread>> handlers;
   std::unique_ptr<SigbusServer> sigbus;
@@ -46,33 +51,47 @@ class SessionState {
   std::mutex close_mutex;
   bool closed = false;
 
-  absl::Status Serve(uint64_t range_ioctls);
+  absl::Status Serve(RangeCapability zeropage, RangeCapability poison);
   void StopThreads();
   void FinishRestore();
   void ProtectFailedChunks();
 };
 
-absl::Status SessionState::Serve(uint64_t range_ioctls) {
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+absl::Status SessionState::Serve(RangeCapability zeropage, RangeCapability poison) {
+  const uint64_t page = kernel->PageSize();
   if (snapshot->chunk_size_bytes() % page != 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s: chunk size %d is not a multiple of this host's page size %d", snapshot->path(),
         snapshot->chunk_size_bytes(), page));
   }
-  LAZYSNAP_ASSIGN_OR_RETURN(snapshot_fd, snapshot->DuplicateFd());
+  source = options.chunk_source != nullptr
+               ? options.chunk_source
+               : DefaultChunkSource(*snapshot, {.use_io_uring = options.use_io_uring});
+  if (options.serving == ServingMode::kSigbus && !source->can_read_quietly()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: ServingMode::kSigbus needs a source that can be read from a signal handler (a "
+        "local file); use kHandlerThreads",
+        source->name()));
+  }
   LAZYSNAP_ASSIGN_OR_RETURN(stop_fd, kernel->CreateEventFd());
   map = std::make_unique<ChunkMap>(*snapshot, addresses, static_cast<uint32_t>(page));
-  const bool can_zeropage = (range_ioctls & static_cast<uint64_t>(RangeIoctl::kZeropage)) != 0;
-  const bool can_poison = (range_ioctls & static_cast<uint64_t>(RangeIoctl::kPoison)) != 0 &&
-                          uffd->capabilities().Enabled(UffdFeature::kPoison);
-  installer = std::make_unique<Installer>(*kernel, uffd->fd(), *map, counters, can_zeropage,
-                                          can_poison);
+  target = std::make_unique<CopyInstallTarget>(*kernel, uffd->fd(), *map, counters, zeropage,
+                                               poison);
   worker_count = options.handler_threads > 0 ? options.handler_threads : kernel->online_cpus();
   // Barrier slots: the handler threads (or the SIGBUS event thread), then Close's
   // finish-restore workers.
-  context = std::make_unique<ServingContext>(*kernel, uffd->fd(), *snapshot, snapshot_fd.get(),
-                                             *map, *installer, counters, options, stop_fd.get(),
-                                             2 * worker_count);
+  ServingSetup setup;
+  setup.kernel = kernel;
+  setup.uffd = uffd->fd();
+  setup.snapshot = snapshot.get();
+  setup.source = source.get();
+  setup.map = map.get();
+  setup.target = target.get();
+  setup.counters = &counters;
+  setup.options = &options;
+  setup.stop_fd = stop_fd.get();
+  setup.readers = 2 * worker_count;
+  LAZYSNAP_ASSIGN_OR_RETURN(context, ServingContext::Create(setup));
   if (options.serving == ServingMode::kSigbus) {
     // Faulting threads serve themselves; one thread reads events and reports errors.
     LAZYSNAP_ASSIGN_OR_RETURN(sigbus, SigbusServer::Create(*context, 2 * worker_count + 2));
@@ -91,7 +110,7 @@ absl::Status SessionState::Serve(uint64_t range_ioctls) {
       if (!worker.Init().ok()) return;
       for (uint64_t chunk = 0; chunk < map->chunk_count(); ++chunk) {
         if (context->stopping.load(std::memory_order_relaxed)) return;
-        if (!worker.Serve(chunk, /*include_zero=*/false, &counters.chunks_background)) return;
+        if (!worker.Serve(chunk, JobKind::kBackground, /*include_zero=*/false)) return;
       }
     });
   }
@@ -115,7 +134,7 @@ void SessionState::FinishRestore() {
     ChunkWorker worker(*context, /*drains_events=*/true, /*reader=*/worker_count + index);
     if (!worker.Init().ok()) return;
     for (uint64_t chunk = next++; chunk < map->chunk_count(); chunk = next++) {
-      if (!worker.Serve(chunk, /*include_zero=*/false, nullptr)) return;
+      if (!worker.Serve(chunk, JobKind::kFinish, /*include_zero=*/false)) return;
     }
   };
   std::vector<std::thread> workers;
@@ -137,25 +156,24 @@ void SessionState::ProtectFailedChunks() {
   }
 }
 
-}  // namespace internal
-
 namespace {
 
-absl::Status CheckAddresses(const SnapshotReader& snapshot, const std::vector<uint64_t>& addresses) {
+uint64_t RoundUp(uint64_t value, uint64_t page) { return (value + page - 1) / page * page; }
+
+absl::Status CheckAddresses(const SnapshotReader& snapshot, const std::vector<uint64_t>& addresses,
+                            uint64_t page) {
   if (addresses.size() != snapshot.regions().size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%d region addresses given for a snapshot with %d regions", addresses.size(),
         snapshot.regions().size()));
   }
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   std::vector<std::pair<uint64_t, uint64_t>> spans;
   for (size_t i = 0; i < addresses.size(); ++i) {
     if (addresses[i] % page != 0) {
       return absl::InvalidArgumentError(
           absl::StrFormat("region %d address 0x%x is not page aligned", i, addresses[i]));
     }
-    const uint64_t length = (snapshot.regions()[i].length_bytes + page - 1) / page * page;
-    spans.push_back({addresses[i], addresses[i] + length});
+    spans.push_back({addresses[i], addresses[i] + RoundUp(snapshot.regions()[i].length_bytes, page)});
   }
   std::sort(spans.begin(), spans.end());
   for (size_t i = 1; i < spans.size(); ++i) {
@@ -166,100 +184,134 @@ absl::Status CheckAddresses(const SnapshotReader& snapshot, const std::vector<ui
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<internal::SessionState>> NewState(
-    std::shared_ptr<const SnapshotReader> snapshot, const RestoreOptions& options) {
-  if (snapshot == nullptr) return absl::InvalidArgumentError("no snapshot given");
-  auto state = std::make_unique<internal::SessionState>();
-  state->options = options;
-  state->kernel = options.kernel != nullptr ? options.kernel : &LinuxKernel();
-  state->snapshot = std::move(snapshot);
-  if (options.serving == ServingMode::kSigbus) {
-    // The SIGBUS handler must not allocate, so nothing may be loaded lazily under it:
-    // validate the whole index now (this makes time to ready grow with the index).
-    LAZYSNAP_RETURN_IF_ERROR(state->snapshot->ValidateIndex());
-  }
-  return state;
-}
-
-absl::Status OpenAndRegister(internal::SessionState& state, uint64_t* range_ioctls) {
+// OpenAndRegister opens a userfaultfd for `state` and registers every region in the
+// install target's mode; returns what every range allows.
+absl::StatusOr<uint64_t> OpenAndRegister(SessionState& state, uint64_t register_mode) {
   UffdOptions uffd_options;
   uffd_options.features = FeatureRequestFor(state.options);
   uffd_options.allow_user_mode_only = !state.options.require_kernel_faults;
   LAZYSNAP_ASSIGN_OR_RETURN(Userfaultfd uffd, Userfaultfd::Open(*state.kernel, uffd_options));
   state.uffd.emplace(std::move(uffd));
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  *range_ioctls = ~0ull;
+  const uint64_t page = state.kernel->PageSize();
+  uint64_t range_ioctls = ~0ull;
   for (size_t i = 0; i < state.addresses.size(); ++i) {
-    const uint64_t length = (state.snapshot->regions()[i].length_bytes + page - 1) / page * page;
-    auto registration = state.uffd->Register(state.addresses[i], length, UFFDIO_REGISTER_MODE_MISSING);
+    const uint64_t length = RoundUp(state.snapshot->regions()[i].length_bytes, page);
+    auto registration = state.uffd->Register(state.addresses[i], length, register_mode);
     if (!registration.ok()) {
       return absl::Status(registration.status().code(),
                           absl::StrFormat("registering region %d at 0x%x (%d bytes): %s", i,
                                           state.addresses[i], length,
                                           registration.status().message()));
     }
-    *range_ioctls &= registration->ioctls();
+    range_ioctls &= registration->ioctls();
     state.registrations.push_back(std::move(*registration));
   }
-  return absl::OkStatus();
+  return range_ioctls;
+}
+
+RangeCapability Allowed(bool allowed) {
+  return allowed ? RangeCapability::kYes : RangeCapability::kNo;
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<RestoreSession>> StartSession(StartRequest request) {
+  const uint64_t start = NowNanoseconds();
+  if (request.snapshot == nullptr) return absl::InvalidArgumentError("no snapshot given");
+  auto state = std::make_unique<SessionState>();
+  state->options = std::move(request.options);
+  state->kernel = request.kernel != nullptr ? request.kernel : &LinuxKernel();
+  state->snapshot = std::move(request.snapshot);
+  Kernel& kernel = *state->kernel;
+  const uint64_t page = kernel.PageSize();
+  const SnapshotReader& snapshot = *state->snapshot;
+  if (state->options.serving == ServingMode::kSigbus) {
+    if (request.memory == StartRequest::Memory::kHandedOver) {
+      return absl::InvalidArgumentError(
+          "ServingMode::kSigbus serves faults of this process only; another process's "
+          "memory needs kHandlerThreads");
+    }
+    // The SIGBUS handler must not allocate, so nothing may be loaded lazily under it:
+    // validate the whole index now (this makes time to ready grow with the index).
+    LAZYSNAP_RETURN_IF_ERROR(snapshot.ValidateIndex());
+  }
+  RangeCapability zeropage = RangeCapability::kUnknown;
+  RangeCapability poison = RangeCapability::kUnknown;
+  switch (request.memory) {
+    case StartRequest::Memory::kMap: {
+      uint64_t total = 0;
+      std::vector<uint64_t> offsets;
+      for (const format::Region& region : snapshot.regions()) {
+        offsets.push_back(total);
+        total += RoundUp(region.length_bytes, page);
+      }
+      LAZYSNAP_ASSIGN_OR_RETURN(state->memory, GuestMemory::MapAnonymous(total));
+      for (uint64_t offset : offsets) state->addresses.push_back(state->memory->address() + offset);
+      break;
+    }
+    case StartRequest::Memory::kInto:
+    case StartRequest::Memory::kHandedOver:
+      LAZYSNAP_RETURN_IF_ERROR(CheckAddresses(snapshot, request.addresses, page));
+      state->addresses = std::move(request.addresses);
+      break;
+  }
+  if (request.memory == StartRequest::Memory::kHandedOver) {
+    if (!request.handed_over_uffd.valid()) {
+      return absl::InvalidArgumentError("no userfaultfd handed over");
+    }
+    state->in_process = false;
+    state->uffd.emplace(Userfaultfd::Adopt(kernel, std::move(request.handed_over_uffd),
+                                           UffdCapabilities{.open_path = UffdOpenPath::kAdopted}));
+  } else {
+    // Only the copy target exists so far; its registration mode is MISSING.
+    LAZYSNAP_ASSIGN_OR_RETURN(const uint64_t ioctls,
+                              OpenAndRegister(*state, UFFDIO_REGISTER_MODE_MISSING));
+    zeropage = Allowed((ioctls & static_cast<uint64_t>(RangeIoctl::kZeropage)) != 0);
+    poison = Allowed((ioctls & static_cast<uint64_t>(RangeIoctl::kPoison)) != 0 &&
+                     state->uffd->capabilities().Enabled(UffdFeature::kPoison));
+  }
+  LAZYSNAP_RETURN_IF_ERROR(state->Serve(zeropage, poison));
+  state->counters.time_to_ready_ns = NowNanoseconds() - start;
+  return std::unique_ptr<RestoreSession>(new RestoreSession(std::move(state)));
+}
+
+}  // namespace internal
+
+using internal::StartRequest;
 
 RestoreSession::RestoreSession(std::unique_ptr<internal::SessionState> state)
     : state_(std::move(state)) {}
 
 absl::StatusOr<std::unique_ptr<RestoreSession>> RestoreSession::Start(
     std::shared_ptr<const SnapshotReader> snapshot, const RestoreOptions& options) {
-  const uint64_t start = internal::NowNanoseconds();
-  LAZYSNAP_ASSIGN_OR_RETURN(auto state, NewState(std::move(snapshot), options));
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  uint64_t total = 0;
-  std::vector<uint64_t> offsets;
-  for (const format::Region& region : state->snapshot->regions()) {
-    offsets.push_back(total);
-    total += (region.length_bytes + page - 1) / page * page;
-  }
-  LAZYSNAP_ASSIGN_OR_RETURN(state->memory, GuestMemory::MapAnonymous(*state->kernel, total));
-  for (uint64_t offset : offsets) state->addresses.push_back(state->memory->address() + offset);
-  uint64_t range_ioctls;
-  LAZYSNAP_RETURN_IF_ERROR(OpenAndRegister(*state, &range_ioctls));
-  LAZYSNAP_RETURN_IF_ERROR(state->Serve(range_ioctls));
-  state->counters.time_to_ready_ns = internal::NowNanoseconds() - start;
-  return std::unique_ptr<RestoreSession>(new RestoreSession(std::move(state)));
+  StartRequest request;
+  request.memory = StartRequest::Memory::kMap;
+  request.snapshot = std::move(snapshot);
+  request.options = options;
+  return internal::StartSession(std::move(request));
 }
 
 absl::StatusOr<std::unique_ptr<RestoreSession>> RestoreSession::StartInto(
     std::shared_ptr<const SnapshotReader> snapshot, std::vector<uint64_t> region_addresses,
     const RestoreOptions& options) {
-  const uint64_t start = internal::NowNanoseconds();
-  LAZYSNAP_ASSIGN_OR_RETURN(auto state, NewState(std::move(snapshot), options));
-  LAZYSNAP_RETURN_IF_ERROR(CheckAddresses(*state->snapshot, region_addresses));
-  state->addresses = std::move(region_addresses);
-  uint64_t range_ioctls;
-  LAZYSNAP_RETURN_IF_ERROR(OpenAndRegister(*state, &range_ioctls));
-  LAZYSNAP_RETURN_IF_ERROR(state->Serve(range_ioctls));
-  state->counters.time_to_ready_ns = internal::NowNanoseconds() - start;
-  return std::unique_ptr<RestoreSession>(new RestoreSession(std::move(state)));
+  StartRequest request;
+  request.memory = StartRequest::Memory::kInto;
+  request.snapshot = std::move(snapshot);
+  request.addresses = std::move(region_addresses);
+  request.options = options;
+  return internal::StartSession(std::move(request));
 }
 
 absl::StatusOr<std::unique_ptr<RestoreSession>> RestoreSession::StartWithUserfaultfd(
     std::shared_ptr<const SnapshotReader> snapshot, std::vector<uint64_t> region_addresses,
-    Userfaultfd uffd, uint64_t range_ioctls, const RestoreOptions& options) {
-  const uint64_t start = internal::NowNanoseconds();
-  if (options.serving == ServingMode::kSigbus) {
-    return absl::InvalidArgumentError(
-        "ServingMode::kSigbus serves faults of this process only; another process's memory "
-        "needs kHandlerThreads");
-  }
-  LAZYSNAP_ASSIGN_OR_RETURN(auto state, NewState(std::move(snapshot), options));
-  LAZYSNAP_RETURN_IF_ERROR(CheckAddresses(*state->snapshot, region_addresses));
-  state->addresses = std::move(region_addresses);
-  state->in_process = false;
-  state->uffd.emplace(std::move(uffd));
-  LAZYSNAP_RETURN_IF_ERROR(state->Serve(range_ioctls));
-  state->counters.time_to_ready_ns = internal::NowNanoseconds() - start;
-  return std::unique_ptr<RestoreSession>(new RestoreSession(std::move(state)));
+    UniqueFd uffd, const RestoreOptions& options) {
+  StartRequest request;
+  request.memory = StartRequest::Memory::kHandedOver;
+  request.snapshot = std::move(snapshot);
+  request.addresses = std::move(region_addresses);
+  request.handed_over_uffd = std::move(uffd);
+  request.options = options;
+  return internal::StartSession(std::move(request));
 }
 
 RestoreSession::~RestoreSession() { Close(state_->options.close_mode).IgnoreError(); }
@@ -274,13 +326,24 @@ std::span<uint8_t> RestoreSession::region_memory(uint32_t region) const {
 
 RestoreStats RestoreSession::stats() const { return state_->counters.Snapshot(); }
 
-const UffdCapabilities& RestoreSession::capabilities() const {
-  return state_->uffd->capabilities();
-}
-
-const char* RestoreSession::reader_name() const {
-  if (state_->sigbus != nullptr) return "pread (in the faulting thread)";
-  return state_->handlers.empty() ? "none" : state_->handlers.front()->reader_name();
+SessionFeatures RestoreSession::features() const {
+  const internal::SessionState& s = *state_;
+  SessionFeatures features;
+  const UffdCapabilities& caps = s.uffd->capabilities();
+  features.userfaultfd = std::string(UffdOpenPathName(caps.open_path));
+  features.enabled_features = caps.enabled;
+  features.serves_kernel_faults = caps.open_path != UffdOpenPath::kUserModeOnly;
+  features.handler_threads = static_cast<int>(s.handlers.size());
+  if (s.sigbus != nullptr) {
+    features.reader = "pread (in the faulting thread)";
+  } else {
+    features.reader = s.handlers.empty() ? "none" : s.handlers.front()->reader_name();
+  }
+  features.install = s.target->name();
+  features.poison = !s.options.use_poison || !s.target->can_poison() ? "no"
+                    : s.in_process                                  ? "yes"
+                                                                    : "unknown";
+  return features;
 }
 
 absl::Status RestoreSession::status() const {

@@ -1,8 +1,10 @@
-// RestoreSession: restores a snapshot into memory lazily. Start returns as soon as the
+// RestoreSession: restores a snapshot into memory lazily; the heart of lazysnap's public
+// API (see docs/ARCHITECTURE.md, "The public surface"). Start returns as soon as the
 // memory is registered with userfaultfd and the serving threads run (time to ready does
 // not grow with the image: only the snapshot's tables have been read); every page is
-// filled the first time anything touches it, from the snapshot file, through io_uring and
-// zstd, installed with UFFDIO_COPY (or UFFDIO_ZEROPAGE for zero chunks).
+// filled the first time anything touches it, from the snapshot's chunk source (io_uring
+// reads of the local file by default), through zstd, installed with UFFDIO_COPY (or
+// UFFDIO_ZEROPAGE for zero chunks).
 //
 // Failure policy: a chunk that cannot be read or fails its checksum is never installed.
 // Where the kernel has UFFDIO_POISON, its pages are poisoned and touching them raises
@@ -20,23 +22,48 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/unique_fd.h"
 #include "engine/guest_memory.h"
 #include "engine/restore_options.h"
 #include "engine/restore_stats.h"
-#include "engine/userfaultfd.h"
+#include "engine/uffd_features.h"
 #include "snapshot_format/snapshot_reader.h"
 
 namespace lazysnap {
 
+class RestoreSession;
 namespace internal {
 class SessionState;
-}
+struct StartRequest;
+// The one way sessions start (engine/internal/session_start.h): the public Start
+// functions, and tests that put fakes under a session.
+absl::StatusOr<std::unique_ptr<RestoreSession>> StartSession(StartRequest request);
+}  // namespace internal
+
+// SessionFeatures: how a session serves, as decided when it started.
+struct SessionFeatures {
+  // How the userfaultfd was obtained: "/dev/userfaultfd", "userfaultfd(2)",
+  // "userfaultfd(2) with UFFD_USER_MODE_ONLY", or "handed over".
+  std::string userfaultfd;
+  // The features negotiated (0 for a handed-over userfaultfd: its owner negotiated them
+  // and lazysnap learns what the range allows by trying).
+  FeatureSet enabled_features = 0;
+  // False for UFFD_USER_MODE_ONLY: faults the kernel raises itself (KVM, read(2) into the
+  // memory) are not served.
+  bool serves_kernel_faults = true;
+  int handler_threads = 0;  // serving threads (kHandlerThreads), 0 in SIGBUS mode
+  std::string reader;   // how chunks are read: "io_uring", "pread", ...
+  std::string install;  // how pages go in: "copy"
+  // Whether refused chunks are poisoned: "yes", "no", or "unknown" until first tried
+  // (a handed-over userfaultfd).
+  std::string poison;
+};
 
 class RestoreSession {
  public:
@@ -57,11 +84,12 @@ class RestoreSession {
 
   // StartWithUserfaultfd serves memory of another process whose userfaultfd was handed
   // over (the Firecracker-style external handler): that process already negotiated the
-  // API and registered region i at region_addresses[i] (addresses in its address space);
-  // `range_ioctls` is what its UFFDIO_REGISTER reported. kHandlerThreads only.
+  // API and registered region i at region_addresses[i] (addresses in its address space)
+  // in MISSING mode. What the ranges allow (UFFDIO_ZEROPAGE, UFFDIO_POISON) is learned
+  // from the first attempt. kHandlerThreads only (InvalidArgument otherwise).
   static absl::StatusOr<std::unique_ptr<RestoreSession>> StartWithUserfaultfd(
       std::shared_ptr<const SnapshotReader> snapshot, std::vector<uint64_t> region_addresses,
-      Userfaultfd uffd, uint64_t range_ioctls, const RestoreOptions& options);
+      UniqueFd uffd, const RestoreOptions& options);
 
   // The destructor closes with options.close_mode.
   ~RestoreSession();
@@ -76,9 +104,8 @@ class RestoreSession {
 
   // stats can be called at any time from any thread, also after Close.
   RestoreStats stats() const;
-  const UffdCapabilities& capabilities() const;
-  // reader_name is the chunk reader in use: "io_uring" or "pread".
-  const char* reader_name() const;
+  // features says how this session serves.
+  SessionFeatures features() const;
   // status is OK, or the first fatal error.
   absl::Status status() const;
 
@@ -87,6 +114,8 @@ class RestoreSession {
   absl::Status Close(CloseMode mode);
 
  private:
+  friend absl::StatusOr<std::unique_ptr<RestoreSession>> internal::StartSession(
+      internal::StartRequest request);
   explicit RestoreSession(std::unique_ptr<internal::SessionState> state);
   std::unique_ptr<internal::SessionState> state_;
 };

@@ -38,6 +38,7 @@ class LatencyHistogram {
 struct RestoreStats {
   // Faults by how they were resolved.
   uint64_t faults = 0;              // fault messages or SIGBUS entries handled
+  uint64_t faults_write = 0;        // of which by a write (handler threads only)
   uint64_t faults_zero = 0;         // on zero chunks (UFFDIO_ZEROPAGE)
   uint64_t faults_fetched = 0;      // that read and decoded a chunk
   uint64_t faults_joined = 0;       // on a chunk another fault was already fetching

@@ -33,17 +33,22 @@ SnapshotReader::~SnapshotReader() = default;
 
 absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(std::string_view path,
                                                                      OpenOptions options) {
+  LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<LocalFile> file, LocalFile::Open(path));
+  return Open(std::shared_ptr<const RandomAccessFile>(std::move(file)), options);
+}
+
+absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(
+    std::shared_ptr<const RandomAccessFile> file, OpenOptions options) {
+  if (file == nullptr) return absl::InvalidArgumentError("SnapshotReader::Open: no file");
   std::unique_ptr<SnapshotReader> reader(new SnapshotReader());
-  reader->path_ = std::string(path);
-  LAZYSNAP_ASSIGN_OR_RETURN(reader->fd_, OpenFile(path, O_RDONLY));
-  LAZYSNAP_ASSIGN_OR_RETURN(reader->file_size_bytes_,
-                            FileSizeBytes(reader->fd_.get(), path));
+  reader->file_ = std::move(file);
+  reader->file_size_bytes_ = reader->file_->size_bytes();
   const uint64_t size = reader->file_size_bytes_;
+  const std::string& path = reader->file_->name();
 
   uint8_t header_bytes[format::kHeaderSizeBytes] = {};
   size_t header_read = static_cast<size_t>(std::min<uint64_t>(size, sizeof(header_bytes)));
-  LAZYSNAP_RETURN_IF_ERROR(
-      PreadFull(reader->fd_.get(), {header_bytes, header_read}, 0, path));
+  LAZYSNAP_RETURN_IF_ERROR(reader->file_->ReadAt(0, {header_bytes, header_read}));
   if (header_read < format::kHeaderMagic.size() ||
       !std::equal(format::kHeaderMagic.begin(), format::kHeaderMagic.end(), header_bytes)) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -59,8 +64,8 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(std::string
   reader->header_checksum_ = format::HeaderChecksum(header_bytes);
 
   uint8_t trailer_bytes[format::kTrailerSizeBytes];
-  LAZYSNAP_RETURN_IF_ERROR(PreadFull(reader->fd_.get(), trailer_bytes,
-                                     size - format::kTrailerSizeBytes, path));
+  LAZYSNAP_RETURN_IF_ERROR(
+      reader->file_->ReadAt(size - format::kTrailerSizeBytes, trailer_bytes));
   LAZYSNAP_ASSIGN_OR_RETURN(
       reader->trailer_, format::DecodeTrailer(trailer_bytes, reader->header_checksum_, path));
   LAZYSNAP_RETURN_IF_ERROR(reader->ValidateLayout());
@@ -72,7 +77,7 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(std::string
 absl::Status SnapshotReader::ValidateLayout() {
   const format::Trailer& t = trailer_;
   auto layout_error = [&](std::string_view reason) {
-    return absl::DataLossError(absl::StrFormat("%s: trailer: %s", path_, reason));
+    return absl::DataLossError(absl::StrFormat("%s: trailer: %s", path(), reason));
   };
   uint64_t metadata_end;
   if (t.metadata_offset_bytes < format::kHeaderSizeBytes ||
@@ -109,16 +114,16 @@ absl::Status SnapshotReader::LoadTables() {
   const format::Trailer& t = trailer_;
   const uint64_t tables_size = index_offset_bytes_ - t.metadata_offset_bytes;
   std::vector<uint8_t> tables(tables_size);  // bounded by the file size (ValidateLayout)
-  absl::Status read = PreadFull(fd_.get(), tables, t.metadata_offset_bytes, path_);
+  absl::Status read = file_->ReadAt(t.metadata_offset_bytes, tables);
   if (!read.ok()) {
     return absl::DataLossError(
-        absl::StrFormat("%s: tables unreadable: %s", path_, read.message()));
+        absl::StrFormat("%s: tables unreadable: %s", path(), read.message()));
   }
   if (Checksum64(tables) != t.tables_checksum) {
     return absl::DataLossError(absl::StrFormat(
         "%s: tables (region table, section table and index segment checksums, %d bytes at "
         "offset %d): checksum mismatch",
-        path_, tables_size, t.metadata_offset_bytes));
+        path(), tables_size, t.metadata_offset_bytes));
   }
   const uint8_t* p = tables.data();
   LAZYSNAP_RETURN_IF_ERROR(ValidateRegions(p));
@@ -150,10 +155,10 @@ absl::Status SnapshotReader::ValidateRegions(const uint8_t* table) {
         format::DecodeRegion(std::span<const uint8_t, format::kRegionEntrySizeBytes>(
                                  table + uint64_t{i} * format::kRegionEntrySizeBytes,
                                  format::kRegionEntrySizeBytes),
-                             i, path_));
+                             i, path()));
     auto region_error = [&](std::string_view reason) {
       return absl::DataLossError(absl::StrFormat(
-          "%s: region %d (image offset %d, length %d): %s", path_, i,
+          "%s: region %d (image offset %d, length %d): %s", path(), i,
           region.image_offset_bytes, region.length_bytes, reason));
     };
     uint64_t end;
@@ -177,11 +182,11 @@ absl::Status SnapshotReader::ValidateRegions(const uint8_t* table) {
   region_first_chunk_.push_back(chunks);
   if (chunks != trailer_.chunk_count) {
     return absl::DataLossError(absl::StrFormat("%s: the regions hold %d chunks but the index has %d",
-                                               path_, chunks, trailer_.chunk_count));
+                                               path(), chunks, trailer_.chunk_count));
   }
   if (previous_end != trailer_.image_size_bytes) {
     return absl::DataLossError(absl::StrFormat(
-        "%s: the regions end at %d but the trailer says the image is %d bytes", path_,
+        "%s: the regions end at %d but the trailer says the image is %d bytes", path(),
         previous_end, trailer_.image_size_bytes));
   }
   return absl::OkStatus();
@@ -195,10 +200,10 @@ absl::Status SnapshotReader::LoadSections(const uint8_t* table) {
         format::DecodeSection(std::span<const uint8_t, format::kSectionEntrySizeBytes>(
                                   table + uint64_t{i} * format::kSectionEntrySizeBytes,
                                   format::kSectionEntrySizeBytes),
-                              i, path_));
+                              i, path()));
     auto section_error = [&](std::string_view reason) {
       return absl::DataLossError(
-          absl::StrFormat("%s: section %d (type %d, offset %d, length %d): %s", path_, i,
+          absl::StrFormat("%s: section %d (type %d, offset %d, length %d): %s", path(), i,
                           section.type, section.offset_bytes, section.length_bytes, reason));
     };
     uint64_t end;
@@ -221,7 +226,7 @@ absl::Status SnapshotReader::LoadSections(const uint8_t* table) {
                                                format::kMaxDictionarySizeBytes));
         }
         std::vector<uint8_t> bytes(section.length_bytes);
-        absl::Status read = PreadFull(fd_.get(), bytes, section.offset_bytes, path_);
+        absl::Status read = file_->ReadAt(section.offset_bytes, bytes);
         if (!read.ok()) return section_error(std::string(read.message()));
         if (Checksum64(bytes) != section.checksum) {
           return section_error("dictionary checksum mismatch (the dictionary is corrupt)");
@@ -252,7 +257,7 @@ absl::Status SnapshotReader::LoadSections(const uint8_t* table) {
               "compressed dictionary length is not in [1, %d]", max_stored));
         }
         std::vector<uint8_t> bytes(section.length_bytes);
-        absl::Status read = PreadFull(fd_.get(), bytes, section.offset_bytes, path_);
+        absl::Status read = file_->ReadAt(section.offset_bytes, bytes);
         if (!read.ok()) return section_error(std::string(read.message()));
         if (Checksum64(bytes) != section.checksum) {
           return section_error("dictionary checksum mismatch (the dictionary is corrupt)");
@@ -267,13 +272,13 @@ absl::Status SnapshotReader::LoadSections(const uint8_t* table) {
         return absl::UnimplementedError(absl::StrFormat(
             "%s: section %d: this snapshot is incremental (it names a parent snapshot); "
             "this lazysnap cannot restore incremental snapshots",
-            path_, i));
+            path(), i));
       default:
         if (required) {
           return absl::UnimplementedError(absl::StrFormat(
               "%s: section %d has type %d, which this reader does not know and which the "
               "writer marked required; upgrade lazysnap",
-              path_, i, section.type));
+              path(), i, section.type));
         }
         // Optional sections a reader does not use (a working set, or a type added later)
         // are skipped without being read.
@@ -299,7 +304,7 @@ uint32_t SnapshotReader::ChunkLength(uint32_t region_index, uint64_t region_offs
 absl::Status SnapshotReader::ChunkError(uint64_t chunk, std::string_view reason) const {
   const uint32_t r = RegionOfChunk(chunk);
   return absl::DataLossError(absl::StrFormat(
-      "%s: chunk %d (region %d, image offset %d): index entry: %s", path_, chunk, r,
+      "%s: chunk %d (region %d, image offset %d): index entry: %s", path(), chunk, r,
       regions_[r].image_offset_bytes +
           (chunk - region_first_chunk_[r]) * header_.chunk_size_bytes,
       reason));
@@ -336,15 +341,15 @@ absl::Status SnapshotReader::LoadSegment(uint64_t segment) const {
   const uint64_t count = std::min(format::kIndexSegmentEntries, chunk_count() - first);
   uint8_t* bytes = index_.get() + first * format::kIndexEntrySizeBytes;
   std::span<uint8_t> span(bytes, count * format::kIndexEntrySizeBytes);
-  absl::Status read = PreadFull(fd_.get(), span,
-                                index_offset_bytes_ + first * format::kIndexEntrySizeBytes, path_);
+  absl::Status read =
+      file_->ReadAt(index_offset_bytes_ + first * format::kIndexEntrySizeBytes, span);
   if (!read.ok()) {
-    return absl::DataLossError(absl::StrFormat("%s: index segment %d unreadable: %s", path_,
+    return absl::DataLossError(absl::StrFormat("%s: index segment %d unreadable: %s", path(),
                                                segment, read.message()));
   }
   if (Checksum64(span) != segment_checksums_[segment]) {
     return absl::DataLossError(absl::StrFormat(
-        "%s: index segment %d (chunks %d to %d): checksum mismatch", path_, segment, first,
+        "%s: index segment %d (chunks %d to %d): checksum mismatch", path(), segment, first,
         first + count - 1));
   }
   uint32_t region = RegionOfChunk(first);
@@ -427,7 +432,7 @@ absl::Status SnapshotReader::CheckEntry(uint64_t chunk, uint32_t region_index,
 absl::StatusOr<ChunkLocation> SnapshotReader::Locate(uint64_t chunk) const {
   if (chunk >= chunk_count()) {
     return absl::OutOfRangeError(
-        absl::StrFormat("%s: chunk %d does not exist (%d chunks)", path_, chunk, chunk_count()));
+        absl::StrFormat("%s: chunk %d does not exist (%d chunks)", path(), chunk, chunk_count()));
   }
   LAZYSNAP_RETURN_IF_ERROR(EnsureSegment(chunk / format::kIndexSegmentEntries));
   const uint32_t region_index = RegionOfChunk(chunk);
@@ -527,7 +532,7 @@ absl::Status SnapshotReader::ReadChunk(uint64_t chunk, ChunkDecoder& decoder,
   const StoredChunk& stored = location.stored;
   if (out.size() != stored.length_bytes) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: chunk %d is %d bytes, the buffer %d", path_, chunk, stored.length_bytes, out.size()));
+        "%s: chunk %d is %d bytes, the buffer %d", path(), chunk, stored.length_bytes, out.size()));
   }
   if (stored.kind == ChunkKind::kZero) {
     std::memset(out.data(), 0, out.size());
@@ -540,19 +545,13 @@ absl::Status SnapshotReader::ReadChunk(uint64_t chunk, ChunkDecoder& decoder,
     if (scratch.size() < stored.stored_length_bytes) scratch.resize(stored.stored_length_bytes);
     stored_bytes = std::span<uint8_t>(scratch.data(), stored.stored_length_bytes);
   }
-  absl::Status read = PreadFull(fd_.get(), stored_bytes, stored.file_offset_bytes, path_);
+  absl::Status read = file_->ReadAt(stored.file_offset_bytes, stored_bytes);
   if (!read.ok()) {
     return absl::DataLossError(absl::StrFormat("%s: chunk %d: reading %d bytes at offset %d: %s",
-                                               path_, chunk, stored.stored_length_bytes,
+                                               path(), chunk, stored.stored_length_bytes,
                                                stored.file_offset_bytes, read.message()));
   }
-  return decoder.Decode(stored, stored_bytes, out, dictionary(stored.dictionary_slot), path_);
-}
-
-absl::StatusOr<UniqueFd> SnapshotReader::DuplicateFd() const {
-  int fd = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) return ErrnoToStatus(errno, absl::StrFormat("dup of %s", path_));
-  return UniqueFd(fd);
+  return decoder.Decode(stored, stored_bytes, out, dictionary(stored.dictionary_slot), path());
 }
 
 }  // namespace lazysnap

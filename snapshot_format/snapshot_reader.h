@@ -1,5 +1,6 @@
-// SnapshotReader: opens a snapshot file and reads any chunk by number, verifying its
-// checksums before returning its bytes.
+// SnapshotReader: opens a snapshot and reads any chunk by number, verifying its
+// checksums before returning its bytes. Every byte comes through a RandomAccessFile
+// (base/random_access_file.h): a local file, an object in a store, or a test's fake.
 //
 // Opening reads the header, trailer and tables (regions, sections, the per-segment index
 // checksums) and the dictionaries. The index itself is validated in segments of
@@ -22,7 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "base/unique_fd.h"
+#include "base/random_access_file.h"
 #include "snapshot_format/chunk_codec.h"
 #include "snapshot_format/format.h"
 
@@ -57,20 +58,28 @@ struct OpenOptions {
   bool validate_index = true;
 };
 
-// SnapshotReader is safe to use from many threads at once: chunk reads use pread on a
-// shared descriptor and lazy segment validation is internally synchronised (one thread
+// SnapshotReader is safe to use from many threads at once: RandomAccessFile reads are
+// thread-safe and lazy segment validation is internally synchronised (one thread
 // validates a segment; others wait for it).
 class SnapshotReader {
  public:
-  // Open reads and validates the file's structure. Errors name the file and the
-  // structure: InvalidArgument (not a snapshot), DataLoss (corrupt or truncated),
-  // Unimplemented (newer format, unknown required section), NotFound / PermissionDenied
-  // (the file itself). Nothing larger than the file is ever allocated.
+  // Open reads and validates the structure of the snapshot in `file`. Errors name the
+  // file and the structure: InvalidArgument (not a snapshot), DataLoss (corrupt or
+  // truncated), Unimplemented (newer format, unknown required section), or the file's
+  // own read errors. Nothing larger than the file is ever allocated.
+  static absl::StatusOr<std::unique_ptr<SnapshotReader>> Open(
+      std::shared_ptr<const RandomAccessFile> file, OpenOptions options = {});
+  // Open opens the local file at `path` (LocalFile::Open: NotFound / PermissionDenied /
+  // InvalidArgument for a path that is not a regular file), then reads it as above.
   static absl::StatusOr<std::unique_ptr<SnapshotReader>> Open(std::string_view path,
                                                               OpenOptions options = {});
   ~SnapshotReader();
 
-  const std::string& path() const { return path_; }
+  // path is the file's name (a path or URL), for messages.
+  const std::string& path() const { return file_->name(); }
+  // file is where the snapshot's bytes come from; shared with readers of chunk bytes
+  // (the engine's chunk source).
+  const std::shared_ptr<const RandomAccessFile>& file() const { return file_; }
   const format::Header& header() const { return header_; }
   const format::Trailer& trailer() const { return trailer_; }
   std::span<const format::Region> regions() const { return regions_; }
@@ -117,10 +126,6 @@ class SnapshotReader {
   absl::Status ReadChunk(uint64_t chunk, ChunkDecoder& decoder, std::vector<uint8_t>& scratch,
                          std::span<uint8_t> out) const;
 
-  // DuplicateFd returns a new close-on-exec descriptor for the snapshot file, for readers
-  // with their own I/O path (the engine's io_uring).
-  absl::StatusOr<UniqueFd> DuplicateFd() const;
-
  private:
   SnapshotReader() = default;
   absl::Status ValidateLayout();
@@ -135,8 +140,7 @@ class SnapshotReader {
   uint32_t ChunkLength(uint32_t region_index, uint64_t region_offset) const;
   absl::Status ChunkError(uint64_t chunk, std::string_view reason) const;
 
-  std::string path_;
-  UniqueFd fd_;
+  std::shared_ptr<const RandomAccessFile> file_;
   uint64_t file_size_bytes_ = 0;
   format::Header header_;
   uint64_t header_checksum_ = 0;

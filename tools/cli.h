@@ -86,6 +86,22 @@ std::vector<std::string> SplitList(std::string_view text);
 absl::StatusOr<std::vector<int64_t>> ParseIntList(std::string_view flag, std::string_view text,
                                                   int64_t min, int64_t max);
 
+// ParseIntFlag parses the value of flag `name`, when it was given, into *out (an integer
+// type that holds [min, max]); InvalidArgument naming the flag otherwise. Absent: *out is
+// left as it is.
+template <typename T>
+absl::Status ParseIntFlag(const ParsedArgs& args, std::string_view name, int64_t min,
+                          int64_t max, T* out) {
+  if (!args.Has(name)) return absl::OkStatus();
+  absl::StatusOr<int64_t> value = ParseInt(args.Value(name), min, max);
+  if (!value.ok()) {
+    return absl::InvalidArgumentError("--" + std::string(name) + ": " +
+                                      std::string(value.status().message()));
+  }
+  *out = static_cast<T>(*value);
+  return absl::OkStatus();
+}
+
 // FormatBytes renders 1536 as "1.5 KiB", 1073741824 as "1.00 GiB".
 std::string FormatBytes(uint64_t bytes);
 // FormatRate renders bytes per second as "523 MB/s" (decimal units, as disks quote).

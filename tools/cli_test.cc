@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "tools/json_writer.h"
-
 namespace lazysnap::cli {
 namespace {
 
@@ -89,24 +87,6 @@ TEST(Format, BytesRatesDurations) {
   EXPECT_EQ(FormatDuration(0.000850), "850 us");
   EXPECT_EQ(FormatDuration(0.0123), "12.3 ms");
   EXPECT_EQ(FormatDuration(1.52), "1.52 s");
-}
-
-TEST(JsonWriter, NestedValuesAndEscaping) {
-  JsonWriter json;
-  json.BeginObject()
-      .Member("name", "a\"b\\c\n")
-      .Member("n", uint64_t{7})
-      .Key("list")
-      .BeginArray()
-      .Int(-1)
-      .Bool(true)
-      .Null()
-      .BeginObject()
-      .EndObject()
-      .EndArray()
-      .Member("x", 0.5)
-      .EndObject();
-  EXPECT_EQ(json.text(), R"({"name":"a\"b\\c\n","n":7,"list":[-1,true,null,{}],"x":0.5})");
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ const Command& ExtractCommand();
 const Command& FeaturesCommand();
 const Command& RestoreCommand();
 const Command& DemoCommand();
+const Command& ServeCommand();
 
 // AllCommands in the order `lazysnap --help` lists them.
 std::vector<const Command*> AllCommands();

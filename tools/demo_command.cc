@@ -13,7 +13,6 @@
 #include "absl/strings/str_format.h"
 #include "base/file_io.h"
 #include "engine/guest_memory.h"
-#include "engine/kernel.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/image_source.h"
 #include "snapshot_format/snapshot_reader.h"
@@ -69,7 +68,7 @@ absl::StatusOr<Row> EagerRestore(const std::string& snapshot, const std::string&
   auto start = std::chrono::steady_clock::now();
   auto reader = SnapshotReader::Open(snapshot);
   if (!reader.ok()) return reader.status();
-  auto memory = GuestMemory::MapAnonymous(LinuxKernel(), (*reader)->image_size_bytes());
+  auto memory = GuestMemory::MapAnonymous((*reader)->image_size_bytes());
   if (!memory.ok()) return memory.status();
   uint8_t* base = (*memory)->data();
   auto decoded = DecodeImage(**reader, {},

@@ -4,11 +4,9 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
-#include "engine/kernel.h"
-#include "engine/restore_options.h"
-#include "engine/userfaultfd.h"
+#include "base/json_writer.h"
+#include "engine/host_features.h"
 #include "tools/commands.h"
-#include "tools/json_writer.h"
 
 namespace lazysnap::cli {
 namespace {
@@ -40,36 +38,32 @@ const char* StateName(FeatureState state) {
 }
 
 int RunFeatures(const ParsedArgs& args) {
-  UffdOptions options;
-  options.features = AllEngineFeatures();
-  options.allow_user_mode_only = !args.Has("require-kernel-faults");
-  UffdProbeReport report = ProbeUserfaultfd(LinuxKernel(), options);
-  const UffdCapabilities& caps = report.capabilities;
+  const HostFeatures host = ProbeHostFeatures(args.Has("require-kernel-faults"));
   if (args.Has("json")) {
     JsonWriter json;
     json.BeginObject()
-        .Member("kernel_release", report.kernel_release)
-        .Member("can_restore", report.can_restore);
+        .Member("kernel_release", host.kernel_release)
+        .Member("can_restore", host.can_restore);
     json.Key("userfaultfd").BeginObject();
-    json.Member("opened", report.open_status.ok());
-    if (report.open_status.ok()) {
-      json.Member("open_path", std::string(UffdOpenPathName(report.open_path)))
-          .Member("serves_kernel_faults", report.open_path != UffdOpenPath::kUserModeOnly);
+    json.Member("opened", host.open_status.ok());
+    if (host.open_status.ok()) {
+      json.Member("open_path", host.open_path)
+          .Member("serves_kernel_faults", host.serves_kernel_faults);
     }
     json.Key("attempts").BeginArray();
-    for (const std::string& attempt : report.open_attempts) json.String(attempt);
+    for (const std::string& attempt : host.open_attempts) json.String(attempt);
     json.EndArray();
-    if (!report.handshake_status.ok()) {
-      json.Member("error", std::string(report.handshake_status.message()));
+    if (!host.handshake_status.ok()) {
+      json.Member("error", std::string(host.handshake_status.message()));
     } else {
-      json.Member("reported_features", caps.reported).Member("enabled_features", caps.enabled);
+      json.Member("reported_features", host.reported).Member("enabled_features", host.enabled);
     }
     json.EndObject();
     json.Key("features").BeginArray();
     for (const FeatureInfo& info : AllFeatures()) {
       json.BeginObject().Member("name", std::string(info.name)).Member("since", std::string(info.since));
-      if (report.can_restore) {
-        for (const FeatureDecision& d : caps.decisions) {
+      if (host.can_restore) {
+        for (const FeatureDecision& d : host.decisions) {
           if (d.feature != info.feature) continue;
           json.Member("supported", d.supported).Member("state", StateName(d.state));
         }
@@ -81,40 +75,40 @@ int RunFeatures(const ParsedArgs& args) {
     json.EndArray();
     json.Key("io_uring")
         .BeginObject()
-        .Member("available", report.io_uring.available)
-        .Member("detail", report.io_uring.detail)
+        .Member("available", host.io_uring_available)
+        .Member("detail", host.io_uring_detail)
         .EndObject();
     json.EndObject();
     std::printf("%s\n", json.text().c_str());
-    return report.can_restore ? kExitOk : kExitFailure;
+    return host.can_restore ? kExitOk : kExitFailure;
   }
 
-  std::printf("kernel       %s\n", report.kernel_release.c_str());
-  if (!report.open_status.ok()) {
+  std::printf("kernel       %s\n", host.kernel_release.c_str());
+  if (!host.open_status.ok()) {
     std::printf("userfaultfd  unavailable\n");
     std::printf("\nlazysnap cannot restore lazily here: %s\n",
-                std::string(report.open_status.message()).c_str());
-    std::printf("io_uring     %s\n", report.io_uring.detail.c_str());
+                std::string(host.open_status.message()).c_str());
+    std::printf("io_uring     %s\n", host.io_uring_detail.c_str());
     return kExitFailure;
   }
-  std::printf("userfaultfd  %s%s\n", std::string(UffdOpenPathName(report.open_path)).c_str(),
-              report.open_path == UffdOpenPath::kUserModeOnly
+  std::printf("userfaultfd  %s%s\n", host.open_path.c_str(),
+              !host.serves_kernel_faults
                   ? " (user-mode faults only: KVM and read(2) into restored memory are not "
                     "served)"
                   : " (serves user- and kernel-mode faults)");
-  for (size_t i = 0; i + 1 < report.open_attempts.size(); ++i) {
-    std::printf("             tried first: %s\n", report.open_attempts[i].c_str());
+  for (size_t i = 0; i + 1 < host.open_attempts.size(); ++i) {
+    std::printf("             tried first: %s\n", host.open_attempts[i].c_str());
   }
-  std::printf("io_uring     %s\n", report.io_uring.detail.c_str());
-  if (!report.handshake_status.ok()) {
+  std::printf("io_uring     %s\n", host.io_uring_detail.c_str());
+  if (!host.handshake_status.ok()) {
     std::printf("\nlazysnap cannot restore lazily here: %s\n",
-                std::string(report.handshake_status.message()).c_str());
+                std::string(host.handshake_status.message()).c_str());
     return kExitFailure;
   }
   std::printf("features     reported 0x%llx, enabled %s\n\n",
-              static_cast<unsigned long long>(caps.reported), FeatureNames(caps.enabled).c_str());
+              static_cast<unsigned long long>(host.reported), FeatureNames(host.enabled).c_str());
   std::printf("  %-19s %-6s %-9s %s\n", "FEATURE", "SINCE", "STATE", "WHAT IT GIVES / WITHOUT IT");
-  for (const FeatureDecision& d : caps.decisions) {
+  for (const FeatureDecision& d : host.decisions) {
     const FeatureInfo& info = InfoOf(d.feature);
     const char* state = !d.supported ? (d.state == FeatureState::kFallback ? "missing" : "absent")
                                      : StateName(d.state);
@@ -123,9 +117,9 @@ int RunFeatures(const ParsedArgs& args) {
                 std::string(d.supported ? info.purpose : info.fallback).c_str());
   }
   std::printf("\nlazysnap can restore here: handler threads%s%s%s.\n",
-              caps.Supported(UffdFeature::kSigbus) ? "; SIGBUS self-service available" : "",
-              caps.Supported(UffdFeature::kPoison) ? "; corrupt chunks are poisoned" : "",
-              report.io_uring.available ? "; chunk reads with io_uring" : "; chunk reads with pread");
+              host.Supported(UffdFeature::kSigbus) ? "; SIGBUS self-service available" : "",
+              host.Supported(UffdFeature::kPoison) ? "; corrupt chunks are poisoned" : "",
+              host.io_uring_available ? "; chunk reads with io_uring" : "; chunk reads with pread");
   return kExitOk;
 }
 

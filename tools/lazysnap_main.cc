@@ -10,7 +10,7 @@ namespace lazysnap::cli {
 
 std::vector<const Command*> AllCommands() {
   return {&DemoCommand(), &CreateCommand(), &InspectCommand(), &VerifyCommand(),
-          &ExtractCommand(), &RestoreCommand(), &FeaturesCommand()};
+          &ExtractCommand(), &RestoreCommand(), &ServeCommand(), &FeaturesCommand()};
 }
 
 namespace {

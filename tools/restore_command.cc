@@ -3,8 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "base/json_writer.h"
 #include "tools/commands.h"
-#include "tools/json_writer.h"
 #include "tools/restore_run.h"
 
 namespace lazysnap::cli {
@@ -42,17 +42,6 @@ const CommandSpec kRestoreSpec = {
         {"json", "", "print the result as JSON on stdout"},
     }};
 
-absl::Status ParseInto(const ParsedArgs& args, const char* flag, int64_t min, int64_t max,
-                       auto* out) {
-  if (!args.Has(flag)) return absl::OkStatus();
-  auto value = ParseInt(args.Value(flag), min, max);
-  if (!value.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat("--%s: %s", flag, value.status().message()));
-  }
-  *out = static_cast<std::remove_reference_t<decltype(*out)>>(*value);
-  return absl::OkStatus();
-}
-
 int RunRestoreCommand(const ParsedArgs& args) {
   const CommandSpec& spec = kRestoreSpec;
   RestoreRunOptions options;
@@ -62,13 +51,13 @@ int RunRestoreCommand(const ParsedArgs& args) {
   if (!pattern.ok()) return UsageError(spec, std::string(pattern.status().message()));
   options.pattern = *pattern;
   for (absl::Status status :
-       {ParseInto(args, "threads", 1, 1024, &options.touch_threads),
-        ParseInto(args, "seed", 0, INT64_MAX, &options.pattern.seed),
-        ParseInto(args, "handler-threads", 1, 256, &options.restore.handler_threads),
-        ParseInto(args, "readahead", 0, 4096, &options.restore.readahead_chunks),
-        ParseInto(args, "reads-in-flight", 1, 4096, &options.restore.reads_in_flight),
-        ParseInto(args, "spin-us", 0, 1000000, &options.restore.spin_before_sleep_us),
-        ParseInto(args, "nice", -20, 19, &options.restore.handler_nice)}) {
+       {ParseIntFlag(args, "threads", 1, 1024, &options.touch_threads),
+        ParseIntFlag(args, "seed", 0, INT64_MAX, &options.pattern.seed),
+        ParseIntFlag(args, "handler-threads", 1, 256, &options.restore.handler_threads),
+        ParseIntFlag(args, "readahead", 0, 4096, &options.restore.readahead_chunks),
+        ParseIntFlag(args, "reads-in-flight", 1, 4096, &options.restore.reads_in_flight),
+        ParseIntFlag(args, "spin-us", 0, 1000000, &options.restore.spin_before_sleep_us),
+        ParseIntFlag(args, "nice", -20, 19, &options.restore.handler_nice)}) {
     if (!status.ok()) return UsageError(spec, std::string(status.message()));
   }
   const std::string serving = args.Value("serving", "threads");

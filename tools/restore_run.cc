@@ -40,10 +40,9 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<RestoreSession> session,
                             RestoreSession::Start(reader, options.restore));
   result.start_seconds = SecondsSince(start);
-  result.reader = session->reader_name();
-  result.handler_threads = options.restore.handler_threads > 0
-                               ? options.restore.handler_threads
-                               : LinuxKernel().online_cpus();
+  const SessionFeatures features = session->features();
+  result.reader = features.reader;
+  result.handler_threads = features.handler_threads;
 
   MemoryView memory;
   for (uint32_t r = 0; r < reader->regions().size(); ++r) memory.push_back(session->region_memory(r));

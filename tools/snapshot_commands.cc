@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "base/json_writer.h"
 #include "snapshot_format/dictionary_trainer.h"
 #include "snapshot_format/image_decoder.h"
 #include "snapshot_format/image_source.h"
@@ -18,7 +19,6 @@
 #include "snapshot_format/snapshot_writer.h"
 #include "tools/commands.h"
 #include "tools/dictionary_estimate.h"
-#include "tools/json_writer.h"
 #include "tools/progress.h"
 #include "tools/snapshot_report.h"
 

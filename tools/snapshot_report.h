@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <string_view>
 
+#include "base/json_writer.h"
 #include "snapshot_format/snapshot_reader.h"
 #include "snapshot_format/snapshot_writer.h"
 #include "tools/dictionary_estimate.h"
-#include "tools/json_writer.h"
 
 namespace lazysnap::cli {
 

@@ -13,6 +13,7 @@ namespace lazysnap::internal {
 struct SessionCounters {
   using Counter = std::atomic<uint64_t>;
   Counter faults{0};
+  Counter faults_write{0};
   Counter faults_zero{0};
   Counter faults_fetched{0};
   Counter faults_joined{0};
@@ -42,6 +43,7 @@ struct SessionCounters {
     auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
     RestoreStats s;
     s.faults = get(faults);
+    s.faults_write = get(faults_write);
     s.faults_zero = get(faults_zero);
     s.faults_fetched = get(faults_fetched);
     s.faults_joined = get(faults_joined);

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "absl/strings/str_format.h"
+#include "base/errno_status.h"
 
 namespace lazysnap::internal {
 namespace {
@@ -40,7 +41,9 @@ void ChainToPrevious(int signal, siginfo_t* info, void* context) {
   struct sigaction default_action = {};
   default_action.sa_handler = SIG_DFL;
   sigemptyset(&default_action.sa_mask);
-  sigaction(signal, &default_action, nullptr);
+  // The handler is process-wide and outlives any session (and any fake kernel a test
+  // installed it through): restore through the real kernel.
+  LinuxKernel().Sigaction(signal, &default_action, nullptr);
 }
 
 void OnSigbus(int signal, siginfo_t* info, void* context) {
@@ -63,11 +66,11 @@ void OnSigbus(int signal, siginfo_t* info, void* context) {
   if (!handled) ChainToPrevious(signal, info, context);
 }
 
-absl::Status InstallHandler() {
+absl::Status InstallHandler(Kernel& kernel) {
   std::lock_guard<std::mutex> lock(g_install_mutex);
   struct sigaction current;
-  if (sigaction(SIGBUS, nullptr, &current) != 0) {
-    return absl::InternalError(absl::StrFormat("sigaction(SIGBUS): %s", std::strerror(errno)));
+  if (int error = kernel.Sigaction(SIGBUS, nullptr, &current); error != 0) {
+    return ErrnoToStatus(error, "sigaction(SIGBUS)");
   }
   // Installed and still in place? Someone may have replaced it since: then install it
   // again, passing foreign signals to whoever is there now.
@@ -80,8 +83,8 @@ absl::Status InstallHandler() {
   // Nothing else runs in this thread while a fault is served: a signal whose handler
   // touched restored memory could otherwise wait forever on the chunk this one holds.
   sigfillset(&action.sa_mask);
-  if (sigaction(SIGBUS, &action, &g_previous) != 0) {
-    return absl::InternalError(absl::StrFormat("sigaction(SIGBUS): %s", std::strerror(errno)));
+  if (int error = kernel.Sigaction(SIGBUS, &action, &g_previous); error != 0) {
+    return ErrnoToStatus(error, "sigaction(SIGBUS)");
   }
   g_installed = true;
   return absl::OkStatus();
@@ -91,19 +94,20 @@ absl::Status InstallHandler() {
 
 absl::StatusOr<std::unique_ptr<SigbusServer>> SigbusServer::Create(ServingContext& ctx,
                                                                    int workers) {
+  if (!ctx.source.can_read_quietly()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: SIGBUS mode needs a chunk source that can be read in a signal handler",
+        ctx.source.name()));
+  }
   std::unique_ptr<SigbusServer> server(new SigbusServer(ctx));
   for (int i = 0; i < workers; ++i) {
-    auto worker = std::make_unique<Worker>();
-    auto decoder = ChunkDecoder::Create();
-    if (!decoder.ok()) return decoder.status();
-    worker->decoder = std::make_unique<ChunkDecoder>(std::move(*decoder));
+    auto worker = std::make_unique<Worker>(ctx);
+    absl::Status init = worker->pipeline.Init();
+    if (!init.ok()) return init;
     worker->buffers = std::make_unique<ChunkBuffers>(ctx.snapshot);
     server->workers_.push_back(std::move(worker));
   }
-  auto event = ctx.kernel.CreateEventFd();
-  if (!event.ok()) return event.status();
-  server->refused_event_ = std::move(*event);
-  absl::Status installed = InstallHandler();
+  absl::Status installed = InstallHandler(ctx.kernel);
   if (!installed.ok()) return installed;
   for (int i = 0; i < kMaxServers; ++i) {
     SigbusServer* empty = nullptr;
@@ -139,71 +143,28 @@ SigbusServer::Worker& SigbusServer::ClaimWorker() {
   }
 }
 
-void SigbusServer::RefuseQuietly(uint64_t chunk) {
-  SessionCounters::Add(ctx_.counters.chunks_failed);
-  if (ctx_.poisons()) ctx_.installer.PoisonChunk(chunk);
-  ctx_.Finish(chunk, kFailed);
-  uint64_t none = UINT64_MAX;
-  first_refused_chunk_.compare_exchange_strong(none, chunk);
-  refused_count_.fetch_add(1, std::memory_order_release);
-  ctx_.kernel.SignalEventFd(refused_event_.get()).IgnoreError();
-}
-
-bool SigbusServer::Fetch(Worker& worker, uint64_t chunk) {
-  auto location = ctx_.snapshot.Locate(chunk);  // the index is validated: cannot fail
-  if (!location.ok()) {
-    RefuseQuietly(chunk);
-    return false;
-  }
-  const StoredChunk& stored = location->stored;
-  InstallResult result;
-  if (stored.kind == format::ChunkKind::kZero) {
-    while ((result = ctx_.installer.InstallZeroChunk(chunk)).outcome == InstallOutcome::kRetry) {
-      sched_yield();
-    }
-    SessionCounters::Add(ctx_.counters.faults_zero);
-  } else {
-    uint8_t* target = stored.kind == format::ChunkKind::kRaw ? worker.buffers->decoded.get()
-                                                             : worker.buffers->stored.get();
-    const int64_t n = ctx_.kernel.Pread(ctx_.snapshot_fd, target, stored.stored_length_bytes,
-                                        stored.file_offset_bytes);
-    if (n != static_cast<int64_t>(stored.stored_length_bytes)) {
-      RefuseQuietly(chunk);
+bool SigbusServer::Fetch(Worker& worker, uint64_t chunk, uint64_t fault_ns) {
+  ChunkPipeline& pipeline = worker.pipeline;
+  ChunkJob job;
+  switch (pipeline.Start(job, chunk, JobKind::kDemand, fault_ns)) {
+    case ChunkPipeline::StartResult::kRefused:
       return false;
+    case ChunkPipeline::StartResult::kZero:
+      break;
+    case ChunkPipeline::StartResult::kRead: {
+      pipeline.Attach(job, *worker.buffers);
+      ChunkPipeline::ReadResult read;
+      do {
+        read = pipeline.OnRead(job, ctx_.source.ReadQuietly(job.location.stored,
+                                                            pipeline.UnreadBytes(job)));
+      } while (read == ChunkPipeline::ReadResult::kMore);
+      if (read == ChunkPipeline::ReadResult::kRefused || !pipeline.Decode(job)) return false;
+      break;
     }
-    SessionCounters::Add(ctx_.counters.bytes_read, stored.stored_length_bytes);
-    const std::span<const uint8_t> stored_bytes(target, stored.stored_length_bytes);
-    if (worker.decoder->DecodeQuietly(stored, stored_bytes,
-                                      {worker.buffers->decoded.get(), stored.length_bytes},
-                                      ctx_.snapshot.dictionary(stored.dictionary_slot)) !=
-        DecodeError::kNone) {
-      RefuseQuietly(chunk);
-      return false;
-    }
-    if (stored.kind == format::ChunkKind::kCompressed) {
-      SessionCounters::Add(ctx_.counters.bytes_decompressed, stored.length_bytes);
-    }
-    const uint32_t install_length = ctx_.map.InstallLengthOf(chunk);
-    if (install_length > stored.length_bytes) {
-      std::memset(worker.buffers->decoded.get() + stored.length_bytes, 0,
-                  install_length - stored.length_bytes);
-    }
-    ctx_.barrier.Wait();
-    while ((result = ctx_.installer.InstallChunk(chunk, worker.buffers->decoded.get())).outcome ==
-           InstallOutcome::kRetry) {
-      // A mapping change is pending; the event thread reads it, then installs go through.
-      sched_yield();
-      ctx_.barrier.Wait();
-    }
-    SessionCounters::Add(ctx_.counters.faults_fetched);
   }
-  if (result.outcome == InstallOutcome::kError) {
-    RefuseQuietly(chunk);
-    return false;
-  }
-  SessionCounters::Add(ctx_.counters.chunks_installed);
-  ctx_.Finish(chunk, kInstalled);
-  return true;
+  // A mapping change is pending; the event thread reads it, then installs go through.
+  while (pipeline.Publish(job) == ChunkPipeline::PublishResult::kRetry) sched_yield();
+  return ctx_.map.state(chunk) == kInstalled;
 }
 
 bool SigbusServer::Serve(uint64_t address) {
@@ -218,7 +179,7 @@ bool SigbusServer::Serve(uint64_t address) {
         // Dropped since it was installed (or installed meanwhile): zeros are right.
         SessionCounters::Add(ctx_.map.IsRemoved(page) ? ctx_.counters.faults_after_remove
                                                       : ctx_.counters.faults_stale);
-        while (ctx_.installer.ZeroPage(page).outcome == InstallOutcome::kRetry) sched_yield();
+        while (ctx_.target.ZeroPage(page).outcome == InstallOutcome::kRetry) sched_yield();
         return true;
       }
       case kFailed:
@@ -232,51 +193,26 @@ bool SigbusServer::Serve(uint64_t address) {
       case kAbsent:
         if (!ctx_.map.TryClaim(chunk)) continue;
         Worker& worker = ClaimWorker();
-        const bool served = Fetch(worker, chunk);
+        const bool served = Fetch(worker, chunk, start);
         worker.busy.store(false, std::memory_order_release);
-        if (served) ctx_.counters.latency.Record(NowNanoseconds() - start);
         return served;
     }
   }
-}
-
-void SigbusServer::ReportRefused() {
-  const uint64_t count = refused_count_.load(std::memory_order_acquire);
-  if (count == reported_count_) return;
-  reported_count_ = count;
-  const uint64_t chunk = first_refused_chunk_.load();
-  // Outside the signal handler now: read the chunk again to say why it was refused.
-  std::string reason = "it could not be read";
-  auto location = ctx_.snapshot.Locate(chunk);
-  if (location.ok()) {
-    auto decoder = ChunkDecoder::Create();
-    std::vector<uint8_t> scratch;
-    std::vector<uint8_t> out(location->stored.length_bytes);
-    if (decoder.ok()) {
-      absl::Status status = ctx_.snapshot.ReadChunk(chunk, *decoder, scratch, out);
-      if (!status.ok()) reason = std::string(status.message());
-    }
-  }
-  ctx_.ReportError(absl::DataLossError(absl::StrFormat(
-      "chunk %d at address 0x%x (%d bytes) was not installed: %s; %s", chunk,
-      ctx_.map.AddressOf(chunk), ctx_.map.InstallLengthOf(chunk), reason,
-      ctx_.poisons() ? "its pages are poisoned: touching them raises SIGBUS"
-                     : "touching it raises SIGBUS (the fault is passed on)")));
 }
 
 void SigbusServer::RunEventLoop() {
   uffd_msg messages[16];
   while (!ctx_.stopping.load(std::memory_order_acquire)) {
     pollfd fds[3] = {{ctx_.uffd, POLLIN, 0}, {ctx_.stop_fd, POLLIN, 0},
-                     {refused_event_.get(), POLLIN, 0}};
+                     {ctx_.refused_event_fd(), POLLIN, 0}};
     auto ready = ctx_.kernel.Poll(fds, -1);
     if (!ready.ok()) {
       ctx_.ReportError(ready.status());
       return;
     }
     if (fds[2].revents != 0) {
-      ctx_.kernel.ResetEventFd(refused_event_.get());
-      ReportRefused();
+      ctx_.kernel.ResetEventFd(ctx_.refused_event_fd());
+      ctx_.ReportRefused();
     }
     ctx_.barrier.Enter(0);
     auto n = ctx_.kernel.ReadUffdMessages(ctx_.uffd, messages);
@@ -286,7 +222,7 @@ void SigbusServer::RunEventLoop() {
     }
     ctx_.barrier.Exit(0);
   }
-  ReportRefused();
+  ctx_.ReportRefused();
 }
 
 }  // namespace lazysnap::internal

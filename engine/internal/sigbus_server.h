@@ -1,15 +1,17 @@
 // SigbusServer: ServingMode::kSigbus. With UFFD_FEATURE_SIGBUS a missing fault raises
 // SIGBUS in the faulting thread instead of queueing a message; lazysnap's handler then
 // serves the fault itself, on the faulting core, with no other thread to wake: claim the
-// chunk, pread it, decode it, install it, return, and the access is retried. Only faults
+// chunk, read it (ChunkSource::ReadQuietly), and take it through a quiet ChunkPipeline;
+// return, and the access is retried. Only faults
 // in user mode arrive this way; a kernel-mode fault (read(2) into the memory) fails with
 // EFAULT instead, so this mode is an option for in-process restores, never the only path.
 //
 // Signal safety: the handler neither allocates nor locks. Every buffer and decoder is
 // made up front (a pool of workers claimed with an atomic flag); the index is validated
-// before serving starts, so locating a chunk never loads anything; decode failures are
-// reported as codes, and the message for the embedder is built later by the session's
-// event thread. Other signals are blocked while the handler runs.
+// before serving starts, so locating a chunk never loads anything; failures refuse the
+// chunk quietly, and the message for the embedder is built later by the session's event
+// thread (ServingContext::ReportRefused). Other signals are blocked while the handler
+// runs.
 //
 // One process-wide SIGBUS handler serves every SIGBUS-mode session; a SIGBUS that belongs
 // to none (or a poisoned page) goes to the handler that was installed before lazysnap's,
@@ -23,7 +25,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/internal/serving.h"
+#include "engine/internal/chunk_pipeline.h"
+#include "engine/internal/serving_context.h"
 
 namespace lazysnap::internal {
 
@@ -37,7 +40,7 @@ class SigbusServer {
   ~SigbusServer();
 
   // RunEventLoop reads REMOVE/UNMAP events and reports refused chunks until the context
-  // stops. Run by the session's event thread.
+  // stops. Run by the session's event thread (EventBarrier slot 0).
   void RunEventLoop();
 
   // Serve serves a fault at `address` from the signal handler. Returns false when the
@@ -47,23 +50,18 @@ class SigbusServer {
 
  private:
   struct Worker {
+    explicit Worker(ServingContext& ctx) : pipeline(ctx, /*quiet=*/true) {}
     std::atomic<bool> busy{false};
-    std::unique_ptr<ChunkDecoder> decoder;
+    ChunkPipeline pipeline;
     std::unique_ptr<ChunkBuffers> buffers;
   };
   explicit SigbusServer(ServingContext& ctx) : ctx_(ctx) {}
   Worker& ClaimWorker();
   // Fetch reads, decodes and installs a claimed chunk; false when it was refused.
-  bool Fetch(Worker& worker, uint64_t chunk);
-  void RefuseQuietly(uint64_t chunk);
-  void ReportRefused();
+  bool Fetch(Worker& worker, uint64_t chunk, uint64_t fault_ns);
 
   ServingContext& ctx_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  UniqueFd refused_event_;  // signalled when a chunk was refused in the handler
-  std::atomic<uint64_t> refused_count_{0};
-  std::atomic<uint64_t> first_refused_chunk_{UINT64_MAX};
-  uint64_t reported_count_ = 0;
   int slot_ = -1;  // index in the process-wide table
 };
 
