@@ -300,6 +300,21 @@ TEST(Chain, ChildReusesItsParentsDictionaryByDefault) {
   EXPECT_EQ(plain_child.summary.dictionary_note, "the parent has none");
 }
 
+TEST(Chain, ChildWithACompressedDictionaryIsFormat12AndReadsBack) {
+  // A parent section needs 1.1 and a compressed dictionary section 1.2: the file records
+  // the higher of the two, and both readers' checks pass.
+  const std::string dir = FreshDirectory("compressed_child");
+  Snapshot base = WriteRecordsWithDictionary(dir);
+  auto base_reader = OpenOrDie(base.path);
+  Snapshot child = Write(dir, "child.lzs", Edit(base.image, {5 * kChunk}), base_reader.get(),
+                         {.dictionary_storage = WriterOptions::DictionaryStorage::kCompressed});
+  auto reader = OpenOrDie(child.path);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(reader->header().minor_version, format::kMinorVersionCompressedDictionary);
+  EXPECT_EQ(reader->chain_length(), 2u);
+  EXPECT_EQ(Decoded(*reader), child.image);
+}
+
 TEST(Chain, ChildMayHaveOtherRegionsThanItsParent) {
   const std::string dir = FreshDirectory("regions");
   Snapshot base = Write(dir, "base.lzs", BaseImage(), nullptr, {},

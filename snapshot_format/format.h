@@ -20,11 +20,14 @@ namespace lazysnap::format {
 // Format version, independent of the software release. Readers reject another major and a
 // newer minor (FORMAT.md, "Versioning").
 inline constexpr uint16_t kMajorVersion = 1;
-inline constexpr uint16_t kMinorVersion = 1;
-// Writers write the lowest minor version that describes the file: 0 without a parent
-// section (every 1.0 reader reads it), kParentMinorVersion for an incremental snapshot.
+// The newest minor version this code reads. Writers record the lowest minor version that
+// describes their file: kBaseMinorVersion (every 1.0 reader reads it) unless the file uses
+// a later feature: a parent section (kParentMinorVersion, 1.1), a compressed dictionary
+// section (kMinorVersionCompressedDictionary, 1.2).
+inline constexpr uint16_t kMinorVersion = 2;
 inline constexpr uint16_t kBaseMinorVersion = 0;
 inline constexpr uint16_t kParentMinorVersion = 1;
+inline constexpr uint16_t kMinorVersionCompressedDictionary = 2;
 
 inline constexpr size_t kHeaderSizeBytes = 64;
 inline constexpr size_t kTrailerSizeBytes = 64;
@@ -61,7 +64,7 @@ enum class ChecksumAlgorithm : uint8_t { kXxh3_64 = 1 };
 // Header: the first 64 bytes of the file; static for the whole write.
 struct Header {
   uint16_t major_version = kMajorVersion;
-  uint16_t minor_version = kBaseMinorVersion;  // kParentMinorVersion with a parent section
+  uint16_t minor_version = kBaseMinorVersion;  // the writer raises it to what the file needs
   uint32_t page_size_bytes = 4096;
   uint32_t chunk_size_bytes = 32 << 10;
   Codec codec = Codec::kZstd;
@@ -140,8 +143,16 @@ enum class SectionType : uint32_t {
   kDictionary = 1,  // a zstd dictionary chunks may reference by slot
   kWorkingSet = 2,  // reserved: a recorded working set (optional)
   kParent = 3,      // the parent of an incremental snapshot (required; 1.1)
+  kCompressedDictionary = 4,  // 1.2: a dictionary stored as one zstd frame (required)
 };
 inline constexpr uint16_t kSectionFlagRequired = 1 << 0;
+
+// IsDictionarySection is true for the section types that hold a dictionary (stored as it
+// is, or compressed).
+constexpr bool IsDictionarySection(uint32_t type) {
+  return type == static_cast<uint32_t>(SectionType::kDictionary) ||
+         type == static_cast<uint32_t>(SectionType::kCompressedDictionary);
+}
 
 struct Section {
   uint32_t type = 0;  // a SectionType, or a type this reader does not know

@@ -75,6 +75,18 @@ TEST(Header, NewerVersionsAreUnimplemented) {
   }
 }
 
+TEST(Header, EveryKnownMinorVersionDecodes) {
+  for (uint16_t minor = 0; minor <= kMinorVersion; ++minor) {
+    Header header;
+    header.minor_version = minor;
+    uint8_t bytes[kHeaderSizeBytes];
+    EncodeHeader(header, bytes);
+    auto decoded = DecodeHeader(bytes, "f");
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->minor_version, minor);
+  }
+}
+
 TEST(Header, UnknownFlagsAndBadSizesAreRejected) {
   Header header;
   header.incompatible_flags = 1;

@@ -42,6 +42,8 @@ constexpr ValidGolden kValid[] = {
     {"valid_mixed.lzs", 24876, 0x92e9ffd013ab996a, 5, 1, 2, 1, 1, 0},
     // Compressed with a trained zstd dictionary (section type 1, slot 1).
     {"valid_dictionary.lzs", 16384, 0x0744ed5ef689d708, 4, 1, 3, 0, 0, 3},
+    // The same, the dictionary stored compressed (format 1.2, section type 4).
+    {"valid_compressed_dictionary.lzs", 16384, 0x0744ed5ef689d708, 4, 1, 3, 0, 0, 3},
     // Two index segments; the last chunk duplicates chunk 0 across them.
     {"valid_multi_segment.lzs", 8396800, 0x1f650097d7ab65f4, 2050, 2047, 2, 0, 1, 0},
     // No regions at all.
@@ -77,7 +79,7 @@ constexpr MustFailGolden kMustFail[] = {
     {"newer_major_version.lzs", absl::StatusCode::kUnimplemented, true, "version 2.0 is newer"},
     {"older_major_version.lzs", absl::StatusCode::kInvalidArgument, true,
      "major version 0 is not supported"},
-    {"newer_minor_version.lzs", absl::StatusCode::kUnimplemented, true, "version 1.2 is newer"},
+    {"newer_minor_version.lzs", absl::StatusCode::kUnimplemented, true, "version 1.3 is newer"},
     {"unknown_incompatible_flag.lzs", absl::StatusCode::kUnimplemented, true,
      "incompatible feature flags 0x1"},
     {"truncated.lzs", absl::StatusCode::kDataLoss, true, "end magic"},
@@ -145,6 +147,14 @@ constexpr MustFailGolden kMustFail[] = {
      "names chunk 1 of its parent"},
     {"child_parent_chunk_stored_length.lzs", absl::StatusCode::kDataLoss, true,
      "a parent chunk must have length and stored checksum 0"},
+    {"compressed_dictionary_in_1_0_file.lzs", absl::StatusCode::kDataLoss, true,
+     "compressed dictionary section in a format 1.0 file"},
+    {"compressed_dictionary_checksum_mismatch.lzs", absl::StatusCode::kDataLoss, true,
+     "dictionary checksum mismatch"},
+    {"compressed_dictionary_too_large.lzs", absl::StatusCode::kDataLoss, true,
+     "the frame says 16777217 bytes"},
+    {"compressed_dictionary_no_content_size.lzs", absl::StatusCode::kDataLoss, true,
+     "does not record its content size"},
 };
 
 std::string GoldenDirectory() { return testing::RunfilesPath("snapshot_format/testdata/golden"); }

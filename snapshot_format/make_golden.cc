@@ -15,6 +15,7 @@
 // (see testdata/golden/README.md): they exist to show that files written earlier still
 // read the same.
 #include <zdict.h>
+#include <zstd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -268,6 +269,29 @@ std::vector<uint8_t> WithStoredBytes(std::vector<uint8_t> file, uint64_t chunk,
   return file;
 }
 
+// WithDictionaryPayload replaces section 0's payload with `payload`: it is appended to
+// the data area (moving the metadata block back), the section entry is pointed at it
+// with its length and checksum, and the file is resealed.
+std::vector<uint8_t> WithDictionaryPayload(std::vector<uint8_t> file,
+                                           const std::vector<uint8_t>& payload) {
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  const uint64_t location = layout.trailer.metadata_offset_bytes;
+  file.insert(file.begin() + location, payload.begin(), payload.end());
+  format::Trailer trailer = layout.trailer;
+  trailer.metadata_offset_bytes += payload.size();
+  testing::Reseal(file, &trailer);
+  layout = testing::LayoutOf(file);
+  format::Section section = FirstSection(file);
+  section.offset_bytes = location;
+  section.length_bytes = payload.size();
+  section.checksum = Checksum64(payload);
+  format::EncodeSection(section, std::span<uint8_t, format::kSectionEntrySizeBytes>(
+                                     file.data() + layout.sections_offset,
+                                     format::kSectionEntrySizeBytes));
+  testing::Reseal(file);
+  return file;
+}
+
 // TwoFrames compresses the two halves of `bytes` as two zstd frames, one after the other.
 absl::StatusOr<std::vector<uint8_t>> TwoFrames(std::span<const uint8_t> bytes) {
   LAZYSNAP_ASSIGN_OR_RETURN(ChunkCompressor compressor,
@@ -414,12 +438,18 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Images& images) {
   with_dictionary.dictionary = dictionary;
   LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_dictionary,
                             Write(dictionary_image, with_dictionary));
+  WriterOptions with_compressed_dictionary = with_dictionary;
+  with_compressed_dictionary.dictionary_storage = WriterOptions::DictionaryStorage::kCompressed;
+  LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_compressed_dictionary,
+                            Write(dictionary_image, with_compressed_dictionary));
   LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_multi_segment, Write(multi_segment, {}));
   static const Image kEmpty;
   LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> valid_empty, Write(kEmpty, {}));
 
   out.push_back({"valid_mixed.lzs", valid_mixed, &mixed});
   out.push_back({"valid_dictionary.lzs", valid_dictionary, &dictionary_image});
+  out.push_back({"valid_compressed_dictionary.lzs", valid_compressed_dictionary,
+                 &dictionary_image});
   out.push_back({"valid_multi_segment.lzs", valid_multi_segment, &multi_segment});
   out.push_back({"valid_empty.lzs", valid_empty, &kEmpty});
   out.push_back({"valid_unknown_optional_section.lzs",
@@ -522,6 +552,41 @@ absl::StatusOr<std::vector<Output>> MakeAll(const Images& images) {
     // Chunk 0's frame was compressed with the dictionary; the index now says "none".
     testing::PatchIndexEntry(f, 0, [](format::IndexEntry& e) { e.dictionary_slot = 0; });
   });
+  // Compressed dictionary sections (format 1.2).
+  variant("compressed_dictionary_in_1_0_file.lzs", valid_compressed_dictionary, [](auto& f) {
+    StoreLe<uint16_t>(f.data() + 10, 0);
+    testing::Reseal(f);
+  });
+  variant("compressed_dictionary_checksum_mismatch.lzs", valid_compressed_dictionary,
+          [](auto& f) {
+            format::Section section = FirstSection(f);
+            f[section.offset_bytes + section.length_bytes / 2] ^= 0x08;
+          });
+  {
+    // A frame that says it holds one byte more than a dictionary may have (16 MiB of
+    // zeros compress to a few hundred bytes): refused before anything is allocated.
+    std::vector<uint8_t> zeros(format::kMaxDictionarySizeBytes + 1);
+    std::vector<uint8_t> frame(ZSTD_compressBound(zeros.size()));
+    frame.resize(ZSTD_compress(frame.data(), frame.size(), zeros.data(), zeros.size(), 1));
+    out.push_back({"compressed_dictionary_too_large.lzs",
+                   WithDictionaryPayload(valid_compressed_dictionary, frame)});
+  }
+  {
+    // A frame that does not record its content size (a streamed frame).
+    format::Section section = FirstSection(valid_dictionary);
+    std::span<const uint8_t> dictionary(valid_dictionary.data() + section.offset_bytes,
+                                        section.length_bytes);
+    ZSTD_CCtx* context = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 0);
+    std::vector<uint8_t> frame(ZSTD_compressBound(dictionary.size()));
+    ZSTD_outBuffer output = {frame.data(), frame.size(), 0};
+    ZSTD_inBuffer input = {dictionary.data(), dictionary.size(), 0};
+    ZSTD_compressStream2(context, &output, &input, ZSTD_e_end);
+    ZSTD_freeCCtx(context);
+    frame.resize(output.pos);
+    out.push_back({"compressed_dictionary_no_content_size.lzs",
+                   WithDictionaryPayload(valid_compressed_dictionary, frame)});
+  }
   LAZYSNAP_RETURN_IF_ERROR(MakeChains(images, valid_mixed, valid_dictionary, out));
   return out;
 }

@@ -372,6 +372,38 @@ absl::Status SnapshotReader::LoadSections(const uint8_t* table) {
         dictionaries_[section.slot] = std::move(*dictionary);
         break;
       }
+      case format::SectionType::kCompressedDictionary: {
+        // Format 1.2. Everything a dictionary section must be, plus: the file says 1.2,
+        // and the payload is one zstd frame whose recorded content size is within the
+        // dictionary limit (checked before the dictionary is allocated).
+        if (header_.minor_version < format::kMinorVersionCompressedDictionary) {
+          return section_error(absl::StrFormat(
+              "a compressed dictionary section in a format %d.%d file (it needs 1.%d)",
+              header_.major_version, header_.minor_version,
+              format::kMinorVersionCompressedDictionary));
+        }
+        if (section.slot == 0 || dictionaries_[section.slot] != nullptr) {
+          return section_error(
+              absl::StrFormat("dictionary slot %d is 0 or used twice", section.slot));
+        }
+        if (!required) return section_error("a dictionary section must be flagged required");
+        const uint64_t max_stored = MaxCompressedSize(format::kMaxDictionarySizeBytes);
+        if (section.length_bytes == 0 || section.length_bytes > max_stored) {
+          return section_error(absl::StrFormat(
+              "compressed dictionary length is not in [1, %d]", max_stored));
+        }
+        std::vector<uint8_t> bytes(section.length_bytes);
+        absl::Status read = file_->ReadAt(section.offset_bytes, bytes);
+        if (!read.ok()) return section_error(std::string(read.message()));
+        if (Checksum64(bytes) != section.checksum) {
+          return section_error("dictionary checksum mismatch (the dictionary is corrupt)");
+        }
+        auto dictionary = DecompressionDictionary::CreateFromCompressed(
+            bytes, format::kMaxDictionarySizeBytes);
+        if (!dictionary.ok()) return section_error(std::string(dictionary.status().message()));
+        dictionaries_[section.slot] = std::move(*dictionary);
+        break;
+      }
       case format::SectionType::kParent:
         if (!required) return section_error("a parent section must be flagged required");
         LAZYSNAP_RETURN_IF_ERROR(LoadParentSection(section, i));

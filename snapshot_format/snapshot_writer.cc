@@ -553,7 +553,23 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   LAZYSNAP_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(path));
   OutputFile out(file.fd(), file.temp_path());
 
+  DictionaryPayload payload;
+  if (dictionary != nullptr) {
+    using Storage = WriterOptions::DictionaryStorage;
+    if (options.dictionary_storage == Storage::kRaw) {
+      payload.bytes.assign(dictionary->bytes().begin(), dictionary->bytes().end());
+    } else {
+      LAZYSNAP_ASSIGN_OR_RETURN(
+          payload, ChooseDictionaryPayload(dictionary->bytes(),
+                                           options.dictionary_storage == Storage::kCompressed));
+    }
+  }
+
   format::Header header;
+  // The lowest version that describes the file, so that 1.0 readers read every file that
+  // needs nothing later (a compressed dictionary needs 1.2, a parent section 1.1).
+  header.minor_version = payload.compressed ? format::kMinorVersionCompressedDictionary
+                                            : format::kBaseMinorVersion;
   header.page_size_bytes = page_size;
   header.chunk_size_bytes = chunk_size;
   header.created_unix_seconds = static_cast<uint64_t>(
@@ -561,16 +577,20 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
           std::chrono::system_clock::now().time_since_epoch())
           .count());
   header.snapshot_id = RandomSnapshotId();
-  if (parent_reference.has_value()) header.minor_version = format::kParentMinorVersion;
+  if (parent_reference.has_value()) {
+    header.minor_version = std::max(header.minor_version, format::kParentMinorVersion);
+  }
   uint8_t header_bytes[format::kHeaderSizeBytes];
   format::EncodeHeader(header, header_bytes);
   LAZYSNAP_RETURN_IF_ERROR(out.Append(header_bytes));
 
   std::vector<format::Section> sections;
   if (dictionary != nullptr) {
-    std::span<const uint8_t> bytes = dictionary->bytes();
+    std::span<const uint8_t> bytes = payload.bytes;
     format::Section section;
-    section.type = static_cast<uint32_t>(format::SectionType::kDictionary);
+    section.type = static_cast<uint32_t>(payload.compressed
+                                             ? format::SectionType::kCompressedDictionary
+                                             : format::SectionType::kDictionary);
     section.flags = format::kSectionFlagRequired;
     section.slot = 1;
     section.offset_bytes = out.position();
@@ -713,6 +733,8 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   summary.index_bytes = state.index.size();
   summary.dictionary_bytes = dictionary != nullptr ? dictionary->bytes().size() : 0;
   summary.dictionary_id = dictionary != nullptr ? dictionary->id() : 0;
+  summary.dictionary_stored_bytes = payload.bytes.size();
+  summary.dictionary_compressed = payload.compressed;
   summary.dictionary_sample_bytes = training.dictionary_sample_bytes;
   summary.dictionary_seconds = training.dictionary_seconds;
   summary.dictionary_note = std::move(training.dictionary_note);

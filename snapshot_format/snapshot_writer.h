@@ -49,6 +49,12 @@ struct WriterOptions {
   // a dictionary would not shrink get none (WriteSummary::dictionary_note says why).
   std::shared_ptr<const CompressionDictionary> dictionary;
   DictionaryTrainingOptions train_dictionary;
+  // How the dictionary section is stored. kAuto: as a format 1.2 compressed dictionary
+  // section when compression saves at least kMinDictionaryCompressionSavingBytes, else
+  // as a 1.0 dictionary section (readable by every 1.x reader). The file's minor version
+  // is 2 exactly when it holds a compressed dictionary.
+  enum class DictionaryStorage { kAuto, kRaw, kCompressed };
+  DictionaryStorage dictionary_storage = DictionaryStorage::kAuto;
   // Called from the writer's output thread; must be cheap.
   std::function<void(const WriteProgress&)> progress;
 
@@ -78,6 +84,8 @@ struct WriteSummary {
   bool incremental = false;    // written with a parent (format 1.1)
   uint64_t index_bytes = 0;
   uint64_t dictionary_bytes = 0;   // 0: no dictionary
+  uint64_t dictionary_stored_bytes = 0;  // its section's payload (smaller when compressed)
+  bool dictionary_compressed = false;    // a format 1.2 compressed dictionary section
   uint32_t dictionary_id = 0;
   // When the writer trained the dictionary: the image bytes it sampled and the time it
   // took (part of `seconds`); dictionary_note says why there is none, if there is none,

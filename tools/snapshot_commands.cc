@@ -99,7 +99,11 @@ const CommandSpec kCreateSpec = {
         "the whole image) and stored once in SNAP; every chunk is compressed with it, which\n"
         "recovers much of the redundancy between chunks while each chunk still decodes on\n"
         "its own. No dictionary is used for a stream (stdin, a pipe: it is read only once)\n"
-        "or when it would not save more than its own size.\n"
+        "or when it would not save more than its own size. A 64 KiB dictionary is tried\n"
+        "first; when the sample repeats content farther apart than that holds, larger ones\n"
+        "(up to --dictionary-size) are tried too and the one that saves the most is kept.\n"
+        "A dictionary that compresses by 64 KiB or more is stored compressed, which makes\n"
+        "SNAP a format 1.2 file (older readers refuse it); otherwise SNAP is format 1.0.\n"
         "\n"
         "With --pid, the private writable memory of a running process (heap, stacks,\n"
         "anonymous mappings, .data/.bss) is captured through /proc/PID/mem, one region per\n"
@@ -124,9 +128,9 @@ const CommandSpec kCreateSpec = {
         {"region", "OFF:LEN[@ADDR]",
          "a memory region of the image (default: the whole image as one region)", true},
         {"dictionary-size", "SIZE",
-         "largest zstd dictionary to train on the image (default 64K; 0: none)"},
+         "largest zstd dictionary to train on the image (default 2M; 0: none)"},
         {"dictionary-sample", "SIZE",
-         "image bytes sampled to train the dictionary on (default 8M)"},
+         "image bytes sampled to train the dictionary on (default 16M)"},
         {"no-dictionary", "", "compress every chunk on its own (same as --dictionary-size 0)"},
         {"dictionary-always", "",
          "use the trained dictionary even where a sample says it does not pay"},
@@ -311,7 +315,7 @@ const CommandSpec kInspectSpec = {
     .min_positional = 1,
     .max_positional = 1,
     .flags = {{"estimate", "", "estimate the size with and without a dictionary"},
-              {"sample", "SIZE", "with --estimate: chunk bytes to sample (default 8M)"},
+              {"sample", "SIZE", "with --estimate: chunk bytes to sample (default 16M)"},
               {"level", "N", "with --estimate: zstd level to compress at (default 3)"},
               {"ancestor", "FILE", kAncestorFlagHelp, true},
               {"json", "", "print as JSON on stdout"}}};

@@ -33,7 +33,7 @@ double Percent(uint64_t part, uint64_t whole) {
 uint64_t DictionaryBytes(const SnapshotReader& reader) {
   uint64_t bytes = 0;
   for (const format::Section& s : reader.sections()) {
-    if (s.type == static_cast<uint32_t>(format::SectionType::kDictionary)) bytes += s.length_bytes;
+    if (format::IsDictionarySection(s.type)) bytes += s.length_bytes;
   }
   return bytes;
 }
@@ -42,7 +42,7 @@ uint64_t DictionaryBytes(const SnapshotReader& reader) {
 std::string DictionaryIds(const SnapshotReader& reader) {
   std::string text;
   for (const format::Section& s : reader.sections()) {
-    if (s.type != static_cast<uint32_t>(format::SectionType::kDictionary)) continue;
+    if (!format::IsDictionarySection(s.type)) continue;
     const DecompressionDictionary* d = reader.dictionary(s.slot);
     if (!text.empty()) text += ", ";
     text += absl::StrFormat("id %u (slot %d)", d != nullptr ? d->id() : 0, s.slot);
@@ -261,7 +261,7 @@ void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader,
         .Member("length_bytes", sec.length_bytes);
     if (const DecompressionDictionary* d = reader.dictionary(sec.slot);
         d != nullptr &&
-        sec.type == static_cast<uint32_t>(format::SectionType::kDictionary)) {
+        format::IsDictionarySection(sec.type)) {
       json.Member("dictionary_id", d->id());
     }
     json.EndObject();
@@ -311,10 +311,17 @@ void PrintWriteSummary(FILE* out, std::string_view path, const WriteSummary& s) 
                    ? absl::StrFormat(", dictionary %s", FormatBytes(s.dictionary_bytes)).c_str()
                    : "");
   if (s.dictionary_bytes > 0 && s.dictionary_sample_bytes > 0) {
-    std::fprintf(out, "  dictionary %s (id %u) trained on %s of the image in %s\n",
-                 FormatBytes(s.dictionary_bytes).c_str(), s.dictionary_id,
+    std::fprintf(out, "  dictionary %s%s (id %u) trained on %s of the image in %s\n",
+                 FormatBytes(s.dictionary_bytes).c_str(),
+                 s.dictionary_compressed
+                     ? absl::StrFormat(", stored compressed in %s (format 1.2)",
+                                       FormatBytes(s.dictionary_stored_bytes))
+                           .c_str()
+                     : "",
+                 s.dictionary_id,
                  FormatBytes(s.dictionary_sample_bytes).c_str(),
                  FormatDuration(s.dictionary_seconds).c_str());
+    if (!s.dictionary_note.empty()) std::fprintf(out, "  %s\n", s.dictionary_note.c_str());
   } else if (s.dictionary_bytes == 0 && !s.dictionary_note.empty()) {
     std::fprintf(out, "  no dictionary: %s\n", s.dictionary_note.c_str());
   } else if (s.dictionary_bytes > 0 && !s.dictionary_note.empty()) {
@@ -340,6 +347,8 @@ void WriteSummaryJson(JsonWriter& json, std::string_view path, const WriteSummar
       .Member("index_bytes", s.index_bytes)
       .Member("dictionary_bytes", s.dictionary_bytes)
       .Member("dictionary_id", s.dictionary_id)
+      .Member("dictionary_stored_bytes", s.dictionary_stored_bytes)
+      .Member("dictionary_compressed", s.dictionary_compressed)
       .Member("dictionary_sample_bytes", s.dictionary_sample_bytes)
       .Member("dictionary_seconds", s.dictionary_seconds)
       .Member("dictionary_note", s.dictionary_note)
