@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "base/random_access_file.h"
 #include "base/unique_fd.h"
+#include "engine/chunk_source.h"
 #include "engine/host_features.h"
 #include "engine/restore_options.h"
 #include "engine/restore_session.h"
@@ -37,6 +38,9 @@
 // The handles. Their names are the C header's incomplete types.
 struct lazysnap_snapshot_t {
   std::shared_ptr<const lazysnap::SnapshotReader> reader;
+  // Where sessions read chunks from; nullptr: the reader's own file (DefaultChunkSource).
+  // A snapshot opened from a URL will carry its remote source here.
+  std::shared_ptr<lazysnap::ChunkSource> chunk_source;
 };
 
 struct lazysnap_write_options_t {
@@ -218,11 +222,14 @@ absl::Status ReadRegion(const SnapshotReader& snapshot, uint32_t region, uint64_
   return absl::OkStatus();
 }
 
-// RestoreOptionsOf is the C++ options a session starts with: the defaults for NULL, and
-// the C error callback wrapped so that nothing thrown reaches the engine's thread.
-RestoreOptions RestoreOptionsOf(const lazysnap_restore_options_t* options) {
-  if (options == nullptr) return RestoreOptions{};
-  RestoreOptions result = options->options;
+// RestoreOptionsOf is the C++ options a session of `snapshot` starts with: the defaults
+// for NULL, the snapshot's chunk source, and the C error callback wrapped so that nothing
+// thrown reaches the engine's thread.
+RestoreOptions RestoreOptionsOf(const lazysnap_restore_options_t* options,
+                                const lazysnap_snapshot_t& snapshot) {
+  RestoreOptions result = options != nullptr ? options->options : RestoreOptions{};
+  result.chunk_source = snapshot.chunk_source;
+  if (options == nullptr) return result;
   if (options->error_callback != nullptr) {
     result.on_error = [callback = options->error_callback,
                        context = options->error_context](const absl::Status& status) {
@@ -382,7 +389,7 @@ lazysnap_code lazysnap_snapshot_open(const char* path, uint32_t flags,
     auto reader =
         lazysnap::SnapshotReader::Open(std::string_view(path), lazysnap::OpenOptionsOf(flags));
     if (!reader.ok()) return reader.status();
-    *snapshot = new lazysnap_snapshot_t{std::move(*reader)};
+    *snapshot = new lazysnap_snapshot_t{std::move(*reader), nullptr};
     return absl::OkStatus();
   });
 }
@@ -403,7 +410,7 @@ lazysnap_code lazysnap_snapshot_open_reader(const char* name, uint64_t size_byte
     if (absl::Status s = lazysnap::CheckOpenFlags(kCall, flags); !s.ok()) return s;
     auto reader = lazysnap::SnapshotReader::Open(file, lazysnap::OpenOptionsOf(flags));
     if (!reader.ok()) return reader.status();
-    *snapshot = new lazysnap_snapshot_t{std::move(*reader)};
+    *snapshot = new lazysnap_snapshot_t{std::move(*reader), nullptr};
     return absl::OkStatus();
   });
   if (file == nullptr && release != nullptr) release(context);  // make_shared threw
@@ -610,7 +617,7 @@ lazysnap_code lazysnap_restore_options_set_spin_before_sleep_us(lazysnap_restore
 lazysnap_code lazysnap_restore_options_set_reads_in_flight(lazysnap_restore_options_t* options,
                                                            uint32_t reads, char** error) {
   return lazysnap::SetOption(
-      "lazysnap_restore_options_set_reads_in_flight", options, reads, 1, 1024, error,
+      "lazysnap_restore_options_set_reads_in_flight", options, reads, 1, 4096, error,
       [&](lazysnap_restore_options_t& o) { o.options.reads_in_flight = reads; });
 }
 
@@ -676,7 +683,7 @@ lazysnap_code lazysnap_session_start(const lazysnap_snapshot_t* snapshot,
                                      lazysnap_session_t** session, char** error) {
   return Guarded(error, [&]() -> absl::Status {
     return lazysnap::StartSession("lazysnap_session_start", snapshot, session, [&] {
-      return lazysnap::RestoreSession::Start(snapshot->reader, lazysnap::RestoreOptionsOf(options));
+      return lazysnap::RestoreSession::Start(snapshot->reader, lazysnap::RestoreOptionsOf(options, *snapshot));
     });
   });
 }
@@ -691,7 +698,7 @@ lazysnap_code lazysnap_session_start_into(const lazysnap_snapshot_t* snapshot,
     if (!addresses.ok()) return addresses.status();
     return lazysnap::StartSession(kCall, snapshot, session, [&] {
       return lazysnap::RestoreSession::StartInto(snapshot->reader, std::move(*addresses),
-                                                 lazysnap::RestoreOptionsOf(options));
+                                                 lazysnap::RestoreOptionsOf(options, *snapshot));
     });
   });
 }
@@ -715,7 +722,7 @@ lazysnap_code lazysnap_session_start_with_userfaultfd(const lazysnap_snapshot_t*
     return lazysnap::StartSession(kCall, snapshot, session, [&] {
       return lazysnap::RestoreSession::StartWithUserfaultfd(snapshot->reader, std::move(*addresses),
                                                             std::move(uffd),
-                                                            lazysnap::RestoreOptionsOf(options));
+                                                            lazysnap::RestoreOptionsOf(options, *snapshot));
     });
   });
 }

@@ -563,7 +563,7 @@ impl RestoreOptions {
     restore_setter!(spin_before_sleep_us, lazysnap_restore_options_set_spin_before_sleep_us, u32,
         |v: u32| v);
     restore_setter!(
-        /// reads_in_flight per handler thread: 1 to 1024.
+        /// reads_in_flight per handler thread: 1 to 4096.
         reads_in_flight, lazysnap_restore_options_set_reads_in_flight, u32, |v: u32| v);
     restore_setter!(
         /// readahead_chunks after a sequential run (0: off).

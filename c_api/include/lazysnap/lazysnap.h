@@ -278,7 +278,7 @@ LAZYSNAP_MUST_USE lazysnap_code lazysnap_restore_options_set_handler_nice(
 /* How long an idle handler thread keeps looking for work before it sleeps (at most 1 s). */
 LAZYSNAP_MUST_USE lazysnap_code lazysnap_restore_options_set_spin_before_sleep_us(
     lazysnap_restore_options_t* options, uint32_t microseconds, char** error);
-/* Reads each handler thread keeps in flight, 1 to 1024. */
+/* Reads each handler thread keeps in flight, 1 to 4096. */
 LAZYSNAP_MUST_USE lazysnap_code lazysnap_restore_options_set_reads_in_flight(
     lazysnap_restore_options_t* options, uint32_t reads, char** error);
 /* Sequential readahead: chunks installed after a run of installed ones (0: off; at most
