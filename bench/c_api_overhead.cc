@@ -177,6 +177,15 @@ int Main(int argc, char** argv) {
   row("fault service p50 ns", [](const Sample& s) { return s.p50_ns; });
   row("fault service p99 ns", [](const Sample& s) { return s.p99_ns; });
   row("time to ready ns", [](const Sample& s) { return s.ready_ns; });
+  // Paired: each round's C API session against the C++ one next to it, so that load that
+  // drifts over the run (other processes on the machine) cancels.
+  std::vector<double> ratios;
+  for (size_t i = 0; i < cxx.size(); ++i) {
+    ratios.push_back(c[i].touch_ns_per_fault / cxx[i].touch_ns_per_fault);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  std::printf("\nper-round C/C++ ratio of touch ns per fault: min %.3f, median %.3f, max %.3f\n",
+              ratios.front(), ratios[ratios.size() / 2], ratios.back());
   return 0;
 }
 
