@@ -615,6 +615,22 @@ static void test_session_start(lazysnap_snapshot_t* snapshot) {
   lazysnap_session_free(session);
   lazysnap_session_free(NULL);
 
+  /* SIGBUS serving: the toucher serves its own faults; no handler threads. */
+  o = lazysnap_restore_options_create();
+  EXPECT_CODE(LAZYSNAP_OK,
+              lazysnap_restore_options_set_serving_mode(o, LAZYSNAP_SERVING_SIGBUS, &error));
+  session = NULL;
+  EXPECT_CODE(LAZYSNAP_OK, lazysnap_session_start(snapshot, o, &session, &error));
+  lazysnap_restore_options_free(o);
+  if (session != NULL) {
+    EXPECT_CODE(LAZYSNAP_OK, lazysnap_session_region_memory(session, 0, &data, &length, &error));
+    CHECK(memory_matches(data, "SIGBUS serving"));
+    EXPECT_CODE(LAZYSNAP_OK,
+                lazysnap_session_get_features(session, &features, sizeof features, &error));
+    CHECK(features.handler_threads == 0);
+    lazysnap_session_free(session);
+  }
+
   /* Default options (NULL), freed without closing: the destructor finishes the restore. */
   session = NULL;
   EXPECT_CODE(LAZYSNAP_OK, lazysnap_session_start(snapshot, NULL, &session, &error));
