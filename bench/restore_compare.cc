@@ -49,6 +49,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,6 +70,7 @@
 #include "engine/restore_options.h"
 #include "snapshot_format/image_source.h"
 #include "snapshot_format/snapshot_writer.h"
+#include "tools/cli.h"
 #include "workload/access_pattern.h"
 
 namespace lazysnap::bench {
@@ -78,18 +80,35 @@ constexpr uint64_t kPageBytes = 4096;
 constexpr char kBeginMarker[] = "<!-- restore_compare:begin -->";
 constexpr char kEndMarker[] = "<!-- restore_compare:end -->";
 
-constexpr char kUsage[] =
-    "usage: restore_compare [--out DIR] [--benchmarks_md PATH] [--synthetic_mib N]\n"
-    "           [--python_mb N] [--python PATH] [--python_workload PATH] [--image PATH]\n"
-    "           [--lazysnap_chunk_kib 32,64,16] [--strategies LIST] [--patterns LIST]\n"
-    "           [--caches warm,cold] [--cold_method fadvise|drop_caches] [--repetitions N]\n"
-    "           [--touch_threads N] [--decode_threads N] [--fault_threshold_ns N]\n"
-    "           [--verify_pages N | --verify_all] [--tmpdir DIR]\n"
-    "\n"
-    "  --strategies  any of eager,mmap,uffd-4k,lazysnap,lazysnap-sigbus (default: all)\n"
-    "  --patterns    access patterns, default ws:10,seq,random\n"
-    "  --tmpdir      where images and snapshots are written (default $TMPDIR or /tmp);\n"
-    "                cold runs need a disk there, not tmpfs\n";
+// The flags; every spelling of the hand-written parser this replaced still works.
+const cli::CommandSpec kSpec = {
+    .name = "restore_compare",
+    .synopsis = "[flags]",
+    .summary = "lazysnap side by side with eager restore, mmap and a 4 KiB userfaultfd handler",
+    .flags = {{"out", "DIR", "write the markdown, CSVs and charts here"},
+              {"benchmarks_md", "PATH", "replace the generated part of this BENCHMARKS.md"},
+              {"synthetic_mib", "N", "synthetic image size, 0 for none (default 512)"},
+              {"python_mb", "N", "Python workload size, 0 for none (default 300)"},
+              {"python", "PATH", "the Python interpreter (default /usr/bin/python3)"},
+              {"python_workload", "PATH", "tools/python_workload.py (found in runfiles)"},
+              {"image", "PATH", "an extra raw image"},
+              {"lazysnap_chunk_kib", "LIST", "lazysnap chunk sizes in KiB (default 32,64,16)"},
+              {"strategies", "LIST",
+               "any of eager,mmap,uffd-4k,lazysnap,lazysnap-sigbus (default: all)"},
+              {"patterns", "LIST", "access patterns (default ws:10,seq,random)"},
+              {"caches", "LIST", "warm and/or cold (default both)"},
+              {"cold_method", "METHOD", "fadvise or drop_caches (default fadvise)"},
+              {"repetitions", "N", "repetitions, interleaved (default 3)"},
+              {"touch_threads", "N", "toucher threads (default 2)"},
+              {"decode_threads", "N", "lazysnap handler threads, 0 = default (default 0)"},
+              {"fault_threshold_ns", "N", "a touch slower than this is a fault (default 1000)"},
+              {"verify_pages", "N", "pages compared with the image per run (default 2048)"},
+              {"verify_all", "", "compare every touched page"},
+              {"tmpdir", "DIR",
+               "where images and snapshots are written (default $TMPDIR or /tmp); cold runs "
+               "need a disk there, not tmpfs"}},
+    .program = "",
+};
 
 struct Flags {
   std::string out;
@@ -114,121 +133,69 @@ struct Flags {
   std::string tmpdir;
 };
 
-std::vector<std::string> SplitList(std::string_view text) {
-  std::vector<std::string> items;
-  size_t at = 0;
-  while (at <= text.size()) {
-    size_t comma = text.find(',', at);
-    if (comma == std::string_view::npos) comma = text.size();
-    if (comma > at) items.emplace_back(text.substr(at, comma - at));
-    at = comma + 1;
+// Number parses flag `name` as an integer >= min, or keeps `value` when it is absent.
+template <typename T>
+absl::Status Number(const cli::ParsedArgs& args, std::string_view name, int64_t min, T& value) {
+  if (!args.Has(name)) return absl::OkStatus();
+  auto n = cli::ParseInt(args.Value(name), min, std::numeric_limits<int64_t>::max());
+  if (!n.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--%s: %s", std::string(name), std::string(n.status().message())));
   }
-  return items;
-}
-
-absl::StatusOr<int64_t> ParseNumber(std::string_view flag, std::string_view text, int64_t min) {
-  std::string copy(text);
-  char* end = nullptr;
-  const long long value = std::strtoll(copy.c_str(), &end, 10);
-  if (copy.empty() || *end != '\0' || value < min) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--%s: '%s' is not an integer >= %d", std::string(flag), copy, min));
-  }
-  return value;
+  value = static_cast<T>(*n);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+  LAZYSNAP_ASSIGN_OR_RETURN(cli::ParsedArgs args, cli::Parse(kSpec, argc, argv));
   Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return absl::InvalidArgumentError(kUsage);
-    if (arg.substr(0, 2) != "--") {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("unexpected argument '%s'\n%s", std::string(arg), kUsage));
+  flags.out = args.Value("out");
+  flags.benchmarks_md = args.Value("benchmarks_md");
+  flags.python = args.Value("python", flags.python);
+  flags.python_workload = args.Value("python_workload");
+  flags.image = args.Value("image");
+  flags.tmpdir = args.Value("tmpdir");
+  flags.verify_all = args.Has("verify_all");
+  LAZYSNAP_RETURN_IF_ERROR(Number(args, "synthetic_mib", 0, flags.synthetic_mib));
+  LAZYSNAP_RETURN_IF_ERROR(Number(args, "python_mb", 0, flags.python_mb));
+  LAZYSNAP_RETURN_IF_ERROR(Number(args, "repetitions", 1, flags.repetitions));
+  LAZYSNAP_RETURN_IF_ERROR(Number(args, "touch_threads", 1, flags.touch_threads));
+  LAZYSNAP_RETURN_IF_ERROR(Number(args, "decode_threads", 0, flags.decode_threads));
+  LAZYSNAP_RETURN_IF_ERROR(Number(args, "fault_threshold_ns", 1, flags.fault_threshold_ns));
+  LAZYSNAP_RETURN_IF_ERROR(Number(args, "verify_pages", 0, flags.verify_pages));
+  if (args.Has("lazysnap_chunk_kib")) {
+    LAZYSNAP_ASSIGN_OR_RETURN(
+        std::vector<int64_t> kib,
+        cli::ParseIntList("lazysnap_chunk_kib", args.Value("lazysnap_chunk_kib"), 4, 4096));
+    flags.chunk_kib.assign(kib.begin(), kib.end());
+  }
+  if (args.Has("strategies")) {
+    flags.strategies = cli::SplitList(args.Value("strategies"));
+    for (const std::string& s : flags.strategies) {
+      if (s != "eager" && s != "mmap" && s != "uffd-4k" && s != "lazysnap" &&
+          s != "lazysnap-sigbus") {
+        return absl::InvalidArgumentError(absl::StrFormat("--strategies: unknown '%s'", s));
+      }
     }
-    std::string_view name = arg.substr(2);
-    if (name == "verify_all") {
-      flags.verify_all = true;
-      continue;
+  }
+  if (args.Has("patterns")) {
+    flags.patterns = cli::SplitList(args.Value("patterns"));
+    for (const std::string& p : flags.patterns) {
+      LAZYSNAP_RETURN_IF_ERROR(AccessPattern::Parse(p).status());
     }
-    std::string_view value;
-    if (size_t eq = name.find('='); eq != std::string_view::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("--%s needs a value\n%s", std::string(name), kUsage));
+  }
+  if (args.Has("caches")) {
+    flags.caches = cli::SplitList(args.Value("caches"));
+    for (const std::string& c : flags.caches) {
+      if (c != "warm" && c != "cold") {
+        return absl::InvalidArgumentError("--caches: warm and/or cold");
+      }
     }
-    const std::string v(value);
-    if (name == "out") {
-      flags.out = v;
-    } else if (name == "benchmarks_md") {
-      flags.benchmarks_md = v;
-    } else if (name == "synthetic_mib") {
-      LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, value, 0));
-      flags.synthetic_mib = static_cast<uint64_t>(n);
-    } else if (name == "python_mb") {
-      LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, value, 0));
-      flags.python_mb = static_cast<uint32_t>(n);
-    } else if (name == "python") {
-      flags.python = v;
-    } else if (name == "python_workload") {
-      flags.python_workload = v;
-    } else if (name == "image") {
-      flags.image = v;
-    } else if (name == "lazysnap_chunk_kib") {
-      flags.chunk_kib.clear();
-      for (const std::string& item : SplitList(value)) {
-        LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, item, 4));
-        flags.chunk_kib.push_back(static_cast<int>(n));
-      }
-    } else if (name == "strategies") {
-      flags.strategies = SplitList(value);
-      for (const std::string& s : flags.strategies) {
-        if (s != "eager" && s != "mmap" && s != "uffd-4k" && s != "lazysnap" &&
-            s != "lazysnap-sigbus") {
-          return absl::InvalidArgumentError(absl::StrFormat("--strategies: unknown '%s'", s));
-        }
-      }
-    } else if (name == "patterns") {
-      flags.patterns = SplitList(value);
-      for (const std::string& p : flags.patterns) {
-        LAZYSNAP_RETURN_IF_ERROR(AccessPattern::Parse(p).status());
-      }
-    } else if (name == "caches") {
-      flags.caches = SplitList(value);
-      for (const std::string& c : flags.caches) {
-        if (c != "warm" && c != "cold") {
-          return absl::InvalidArgumentError("--caches: warm and/or cold");
-        }
-      }
-    } else if (name == "cold_method") {
-      if (v != "fadvise" && v != "drop_caches") {
-        return absl::InvalidArgumentError("--cold_method: fadvise or drop_caches");
-      }
-      flags.cold_method = v;
-    } else if (name == "repetitions") {
-      LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, value, 1));
-      flags.repetitions = static_cast<int>(n);
-    } else if (name == "touch_threads") {
-      LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, value, 1));
-      flags.touch_threads = static_cast<int>(n);
-    } else if (name == "decode_threads") {
-      LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, value, 0));
-      flags.decode_threads = static_cast<int>(n);
-    } else if (name == "fault_threshold_ns") {
-      LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, value, 1));
-      flags.fault_threshold_ns = static_cast<uint64_t>(n);
-    } else if (name == "verify_pages") {
-      LAZYSNAP_ASSIGN_OR_RETURN(int64_t n, ParseNumber(name, value, 0));
-      flags.verify_pages = static_cast<uint64_t>(n);
-    } else if (name == "tmpdir") {
-      flags.tmpdir = v;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("unknown flag --%s\n%s", std::string(name), kUsage));
+  }
+  if (args.Has("cold_method")) {
+    flags.cold_method = args.Value("cold_method");
+    if (flags.cold_method != "fadvise" && flags.cold_method != "drop_caches") {
+      return absl::InvalidArgumentError("--cold_method: fadvise or drop_caches");
     }
   }
   if (flags.synthetic_mib == 0 && flags.python_mb == 0 && flags.image.empty()) {
@@ -996,10 +963,13 @@ absl::Status Run(const Flags& flags, int argc, char** argv) {
 }  // namespace lazysnap::bench
 
 int main(int argc, char** argv) {
+  if (lazysnap::cli::WantsHelp(argc, argv)) {
+    absl::PrintF("%s", lazysnap::cli::HelpText(lazysnap::bench::kSpec));
+    return 0;
+  }
   auto flags = lazysnap::bench::ParseFlags(argc, argv);
   if (!flags.ok()) {
-    absl::FPrintF(stderr, "%s\n", std::string(flags.status().message()));
-    return 2;
+    return lazysnap::cli::UsageError(lazysnap::bench::kSpec, std::string(flags.status().message()));
   }
   absl::Status status = lazysnap::bench::Run(*flags, argc, argv);
   if (!status.ok()) {

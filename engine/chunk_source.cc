@@ -60,10 +60,19 @@ int64_t PreadAll(int fd, std::span<uint8_t> buffer, uint64_t offset) {
   return static_cast<int64_t>(done);
 }
 
+// FdOf returns the descriptor of the chain file that holds `chunk`'s stored bytes, or -1
+// for a file index the source does not have (a StoredChunk from another snapshot).
+int FdOf(std::span<const int> fds, const StoredChunk& chunk) {
+  return chunk.file_index < fds.size() ? fds[chunk.file_index] : -1;
+}
+
 class IoUringChunkReader : public ChunkReader {
  public:
-  static absl::StatusOr<std::unique_ptr<ChunkReader>> Create(int fd, uint32_t entries) {
-    std::unique_ptr<IoUringChunkReader> reader(new IoUringChunkReader(fd, entries));
+  // `fds`: one per file of the snapshot's chain, open for as long as the reader is (the
+  // source that makes the reader owns them).
+  static absl::StatusOr<std::unique_ptr<ChunkReader>> Create(std::span<const int> fds,
+                                                             uint32_t entries) {
+    std::unique_ptr<IoUringChunkReader> reader(new IoUringChunkReader(fds, entries));
     const int rc = io_uring_queue_init(entries, &reader->ring_, 0);
     if (rc < 0) {
       return ErrnoToStatus(-rc, absl::StrFormat("io_uring_setup with %d entries", entries));
@@ -83,11 +92,17 @@ class IoUringChunkReader : public ChunkReader {
     if (in_flight_ >= capacity_) {
       return absl::FailedPreconditionError("io_uring reader: too many reads in flight");
     }
+    const int fd = FdOf(fds_, chunk);
+    if (fd < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "io_uring reader: chunk %d is stored in file %d of a chain of %d", chunk.chunk_number,
+          chunk.file_index, fds_.size()));
+    }
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
       return absl::FailedPreconditionError("io_uring reader: submission queue full");
     }
-    io_uring_prep_read(sqe, fd_, buffer.data(), static_cast<unsigned>(buffer.size()),
+    io_uring_prep_read(sqe, fd, buffer.data(), static_cast<unsigned>(buffer.size()),
                        chunk.file_offset_bytes + offset_in_chunk);
     io_uring_sqe_set_data64(sqe, tag);
     ++in_flight_;
@@ -122,8 +137,9 @@ class IoUringChunkReader : public ChunkReader {
   const char* name() const override { return "io_uring"; }
 
  private:
-  IoUringChunkReader(int fd, uint32_t entries) : fd_(fd), capacity_(entries) {}
-  const int fd_;
+  IoUringChunkReader(std::span<const int> fds, uint32_t entries)
+      : fds_(fds.begin(), fds.end()), capacity_(entries) {}
+  const std::vector<int> fds_;
   io_uring ring_ = {};
   bool initialised_ = false;
   const uint32_t capacity_;
@@ -184,16 +200,21 @@ class SynchronousChunkReader : public ChunkReader {
   CompletionRing done_;
 };
 
+// LocalChunkSource reads the local files of a snapshot's chain (one file for a snapshot
+// without a parent), each chunk from the file its StoredChunk::file_index names.
 class LocalChunkSource : public ChunkSource {
  public:
-  LocalChunkSource(std::shared_ptr<const LocalFile> file, ChunkSourceOptions options)
-      : file_(std::move(file)), options_(options) {}
+  LocalChunkSource(std::vector<std::shared_ptr<const LocalFile>> files,
+                   ChunkSourceOptions options)
+      : files_(std::move(files)), options_(options) {
+    for (const auto& file : files_) fds_.push_back(file->fd());
+  }
 
-  const std::string& name() const override { return file_->name(); }
+  const std::string& name() const override { return files_[0]->name(); }
 
   absl::StatusOr<std::unique_ptr<ChunkReader>> NewReader(uint32_t max_in_flight) override {
     if (options_.use_io_uring) {
-      auto reader = IoUringChunkReader::Create(file_->fd(), max_in_flight);
+      auto reader = IoUringChunkReader::Create(fds_, max_in_flight);
       // Unavailable io_uring (seccomp, kernel.io_uring_disabled, old kernels) is why
       // the pread reader exists: fall back to it.
       if (reader.ok()) return reader;
@@ -205,26 +226,33 @@ class LocalChunkSource : public ChunkSource {
   bool can_read_quietly() const override { return true; }
 
   int64_t ReadQuietly(const StoredChunk& chunk, std::span<uint8_t> buffer) override {
-    return PreadAll(file_->fd(), buffer, chunk.file_offset_bytes);
+    const int fd = FdOf(fds_, chunk);
+    if (fd < 0) return -EINVAL;
+    return PreadAll(fd, buffer, chunk.file_offset_bytes);
   }
 
  private:
   static int64_t PreadChunk(const void* context, const StoredChunk& chunk,
                             uint64_t offset_in_chunk, std::span<uint8_t> buffer) {
     const auto* self = static_cast<const LocalChunkSource*>(context);
-    return PreadAll(self->file_->fd(), buffer, chunk.file_offset_bytes + offset_in_chunk);
+    const int fd = FdOf(self->fds_, chunk);
+    if (fd < 0) return -EINVAL;
+    return PreadAll(fd, buffer, chunk.file_offset_bytes + offset_in_chunk);
   }
 
-  std::shared_ptr<const LocalFile> file_;
+  std::vector<std::shared_ptr<const LocalFile>> files_;
+  std::vector<int> fds_;  // files_[i]->fd(), for readers and signal handlers
   ChunkSourceOptions options_;
 };
 
+// RandomAccessChunkSource reads the files of a snapshot's chain through ReadAt, each
+// chunk from the file its StoredChunk::file_index names.
 class RandomAccessChunkSource : public ChunkSource {
  public:
-  explicit RandomAccessChunkSource(std::shared_ptr<const RandomAccessFile> file)
-      : file_(std::move(file)) {}
+  explicit RandomAccessChunkSource(std::vector<std::shared_ptr<const RandomAccessFile>> files)
+      : files_(std::move(files)) {}
 
-  const std::string& name() const override { return file_->name(); }
+  const std::string& name() const override { return files_[0]->name(); }
 
   absl::StatusOr<std::unique_ptr<ChunkReader>> NewReader(uint32_t max_in_flight) override {
     return std::unique_ptr<ChunkReader>(
@@ -238,34 +266,46 @@ class RandomAccessChunkSource : public ChunkSource {
   static int64_t ReadChunk(const void* context, const StoredChunk& chunk,
                            uint64_t offset_in_chunk, std::span<uint8_t> buffer) {
     const auto* self = static_cast<const RandomAccessChunkSource*>(context);
-    const absl::Status read =
-        self->file_->ReadAt(chunk.file_offset_bytes + offset_in_chunk, buffer);
+    if (chunk.file_index >= self->files_.size()) return -EINVAL;
+    const absl::Status read = self->files_[chunk.file_index]->ReadAt(
+        chunk.file_offset_bytes + offset_in_chunk, buffer);
     if (read.ok()) return static_cast<int64_t>(buffer.size());
     return absl::IsOutOfRange(read) ? 0 : -EIO;
   }
 
-  std::shared_ptr<const RandomAccessFile> file_;
+  std::vector<std::shared_ptr<const RandomAccessFile>> files_;
 };
 
 }  // namespace
 
 std::shared_ptr<ChunkSource> NewLocalChunkSource(std::shared_ptr<const LocalFile> file,
                                                  const ChunkSourceOptions& options) {
-  return std::make_shared<LocalChunkSource>(std::move(file), options);
+  return std::make_shared<LocalChunkSource>(
+      std::vector<std::shared_ptr<const LocalFile>>{std::move(file)}, options);
 }
 
 std::shared_ptr<ChunkSource> NewRandomAccessChunkSource(
     std::shared_ptr<const RandomAccessFile> file) {
-  return std::make_shared<RandomAccessChunkSource>(std::move(file));
+  return std::make_shared<RandomAccessChunkSource>(
+      std::vector<std::shared_ptr<const RandomAccessFile>>{std::move(file)});
 }
 
 std::shared_ptr<ChunkSource> DefaultChunkSource(const SnapshotReader& snapshot,
                                                 const ChunkSourceOptions& options) {
-  const std::shared_ptr<const RandomAccessFile>& file = snapshot.file();
-  if (auto local = std::dynamic_pointer_cast<const LocalFile>(file)) {
-    return NewLocalChunkSource(std::move(local), options);
+  // One source for the whole chain, so that a chunk stored in an ancestor is read from
+  // the ancestor's file. io_uring and pread need every file to be local.
+  std::vector<std::shared_ptr<const RandomAccessFile>> files;
+  std::vector<std::shared_ptr<const LocalFile>> local_files;
+  for (uint32_t i = 0; i < snapshot.chain_length(); ++i) {
+    files.push_back(snapshot.chain_file(i));
+    if (auto local = std::dynamic_pointer_cast<const LocalFile>(files.back())) {
+      local_files.push_back(std::move(local));
+    }
   }
-  return NewRandomAccessChunkSource(file);
+  if (local_files.size() == files.size()) {
+    return std::make_shared<LocalChunkSource>(std::move(local_files), options);
+  }
+  return std::make_shared<RandomAccessChunkSource>(std::move(files));
 }
 
 }  // namespace lazysnap

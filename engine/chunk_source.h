@@ -106,9 +106,11 @@ std::shared_ptr<ChunkSource> NewLocalChunkSource(std::shared_ptr<const LocalFile
 std::shared_ptr<ChunkSource> NewRandomAccessChunkSource(
     std::shared_ptr<const RandomAccessFile> file);
 
-// DefaultChunkSource returns the source for `snapshot`'s own file: io_uring / pread on
-// the descriptor of a LocalFile, or blocking RandomAccessFile::ReadAt calls (completed
-// within Submit) for any other RandomAccessFile.
+// DefaultChunkSource returns the source for `snapshot`'s files (its own, and its
+// ancestors' when it is incremental: each chunk is read from the file its
+// StoredChunk::file_index names): io_uring / pread on the descriptors when every file is
+// a LocalFile, or blocking RandomAccessFile::ReadAt calls (completed within Submit)
+// otherwise.
 std::shared_ptr<ChunkSource> DefaultChunkSource(const SnapshotReader& snapshot,
                                                 const ChunkSourceOptions& options = {});
 

@@ -37,6 +37,12 @@ enum class CloseMode {
 
 struct RestoreOptions {
   ServingMode serving = ServingMode::kHandlerThreads;
+  // Page size of the memory being restored, for memory the caller provides (StartInto,
+  // StartWithUserfaultfd): 0 means the host's base page size; 2 MiB (or 1 GiB) for
+  // hugetlbfs memory, which is installed a whole huge page at a time. The snapshot's chunk
+  // size must be a multiple of it (`lazysnap create --chunk-size 2M`), region addresses
+  // aligned to it.
+  uint64_t page_size_bytes = 0;
   // Handler threads (kHandlerThreads); 0 means one per online CPU.
   int handler_threads = 0;
   // Pin handler thread i to CPU i, so that a fault is usually served on a core that is
@@ -58,6 +64,13 @@ struct RestoreOptions {
   // Populate in the background: an idle-priority thread installs every chunk not yet
   // installed, in order, so that later touches find memory present.
   bool background_populate = false;
+  // Populate everything now, at normal priority: `populate_threads` threads (0: one per
+  // online CPU) install every chunk (zero chunks too, so no touch faults afterwards) from
+  // the moment Start returns, while handler threads serve demand faults as usual
+  // (Firecracker's fault_all example, without giving up laziness for the first touches).
+  // Takes precedence over background_populate.
+  bool populate_eagerly = false;
+  int populate_threads = 0;
   // Use io_uring for chunk reads of a local file (falls back to pread when unavailable).
   bool use_io_uring = true;
   // Where chunks' stored bytes come from; nullptr means the snapshot's own file

@@ -35,6 +35,7 @@ class SessionState {
   std::shared_ptr<GuestMemory> memory;  // when the session mapped it
   bool in_process = true;               // memory is in this address space
   std::vector<uint64_t> addresses;
+  uint64_t page_size = 0;  // of the memory being restored
   std::optional<Userfaultfd> uffd;
   std::vector<RangeRegistration> registrations;
   std::shared_ptr<ChunkSource> source;
@@ -46,6 +47,7 @@ class SessionState {
   std::vector<std::unique_ptr<HandlerThread>> handlers;
   std::unique_ptr<SigbusServer> sigbus;
   int worker_count = 1;  // handler threads, or SIGBUS workers
+  std::atomic<uint64_t> populate_cursor{0};  // next chunk for the eager populators
   std::vector<std::thread> threads;
 
   std::mutex close_mutex;
@@ -58,12 +60,6 @@ class SessionState {
 };
 
 absl::Status SessionState::Serve(RangeCapability zeropage, RangeCapability poison) {
-  const uint64_t page = kernel->PageSize();
-  if (snapshot->chunk_size_bytes() % page != 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: chunk size %d is not a multiple of this host's page size %d", snapshot->path(),
-        snapshot->chunk_size_bytes(), page));
-  }
   source = options.chunk_source != nullptr
                ? options.chunk_source
                : DefaultChunkSource(*snapshot, {.use_io_uring = options.use_io_uring});
@@ -74,7 +70,7 @@ absl::Status SessionState::Serve(RangeCapability zeropage, RangeCapability poiso
         source->name()));
   }
   LAZYSNAP_ASSIGN_OR_RETURN(stop_fd, kernel->CreateEventFd());
-  map = std::make_unique<ChunkMap>(*snapshot, addresses, static_cast<uint32_t>(page));
+  map = std::make_unique<ChunkMap>(*snapshot, addresses, static_cast<uint32_t>(page_size));
   target = std::make_unique<CopyInstallTarget>(*kernel, uffd->fd(), *map, counters, zeropage,
                                                poison);
   worker_count = options.handler_threads > 0 ? options.handler_threads : kernel->online_cpus();
@@ -103,7 +99,22 @@ absl::Status SessionState::Serve(RangeCapability zeropage, RangeCapability poiso
     }
     for (auto& handler : handlers) threads.emplace_back([h = handler.get()] { h->Run(); });
   }
-  if (options.background_populate) {
+  if (options.populate_eagerly) {
+    // Normal priority, several threads sharing one cursor, zero chunks included.
+    const int populators =
+        options.populate_threads > 0 ? options.populate_threads : kernel->online_cpus();
+    for (int i = 0; i < populators; ++i) {
+      threads.emplace_back([this] {
+        ChunkWorker worker(*context, /*drains_events=*/false, /*reader=*/0);
+        if (!worker.Init().ok()) return;
+        for (uint64_t chunk = populate_cursor++; chunk < map->chunk_count();
+             chunk = populate_cursor++) {
+          if (context->stopping.load(std::memory_order_relaxed)) return;
+          if (!worker.Serve(chunk, JobKind::kBackground, /*include_zero=*/true)) return;
+        }
+      });
+    }
+  } else if (options.background_populate) {
     threads.emplace_back([this] {
       kernel->SetCurrentThreadIdle().IgnoreError();
       ChunkWorker worker(*context, /*drains_events=*/false, /*reader=*/0);
@@ -192,7 +203,7 @@ absl::StatusOr<uint64_t> OpenAndRegister(SessionState& state, uint64_t register_
   uffd_options.allow_user_mode_only = !state.options.require_kernel_faults;
   LAZYSNAP_ASSIGN_OR_RETURN(Userfaultfd uffd, Userfaultfd::Open(*state.kernel, uffd_options));
   state.uffd.emplace(std::move(uffd));
-  const uint64_t page = state.kernel->PageSize();
+  const uint64_t page = state.page_size;
   uint64_t range_ioctls = ~0ull;
   for (size_t i = 0; i < state.addresses.size(); ++i) {
     const uint64_t length = RoundUp(state.snapshot->regions()[i].length_bytes, page);
@@ -209,6 +220,31 @@ absl::StatusOr<uint64_t> OpenAndRegister(SessionState& state, uint64_t register_
   return range_ioctls;
 }
 
+// PageSizeFor checks the page size of the memory being restored against the host and the
+// snapshot: installs are whole pages, and a chunk must hold whole pages.
+absl::StatusOr<uint64_t> PageSizeFor(Kernel& kernel, const SnapshotReader& snapshot,
+                                     const RestoreOptions& options, StartRequest::Memory memory) {
+  const uint64_t base = kernel.PageSize();
+  const uint64_t page = options.page_size_bytes == 0 ? base : options.page_size_bytes;
+  if (page < base || (page & (page - 1)) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "page size %d is not a power of two at least the host's base page size %d", page, base));
+  }
+  if (page != base && memory == StartRequest::Memory::kMap) {
+    return absl::InvalidArgumentError(
+        "a page size other than the host's applies to memory the caller provides (StartInto, "
+        "StartWithUserfaultfd), not to memory the session maps");
+  }
+  if (snapshot.chunk_size_bytes() % page != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: chunk size %d is not a multiple of the memory's page size %d: installs are whole "
+        "pages and a chunk must hold whole pages (make the snapshot with `lazysnap create "
+        "--chunk-size %d` or larger)",
+        snapshot.path(), snapshot.chunk_size_bytes(), page, page));
+  }
+  return page;
+}
+
 RangeCapability Allowed(bool allowed) {
   return allowed ? RangeCapability::kYes : RangeCapability::kNo;
 }
@@ -223,8 +259,10 @@ absl::StatusOr<std::unique_ptr<RestoreSession>> StartSession(StartRequest reques
   state->kernel = request.kernel != nullptr ? request.kernel : &LinuxKernel();
   state->snapshot = std::move(request.snapshot);
   Kernel& kernel = *state->kernel;
-  const uint64_t page = kernel.PageSize();
   const SnapshotReader& snapshot = *state->snapshot;
+  LAZYSNAP_ASSIGN_OR_RETURN(state->page_size,
+                            PageSizeFor(kernel, snapshot, state->options, request.memory));
+  const uint64_t page = state->page_size;
   if (state->options.serving == ServingMode::kSigbus) {
     if (request.memory == StartRequest::Memory::kHandedOver) {
       return absl::InvalidArgumentError(

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +25,9 @@
 #include "engine/fake_kernel.h"
 #include "engine/internal/session_start.h"
 #include "engine/userfaultfd.h"
+#include "snapshot_format/dictionary_trainer.h"
 #include "snapshot_format/image_source.h"
+#include "snapshot_format/parent_resolver.h"
 #include "snapshot_format/snapshot_writer.h"
 #include "snapshot_format/test_util.h"
 
@@ -142,6 +145,28 @@ bool WaitFor(F condition) {
   return false;
 }
 
+// ShuffledTouchMismatches has `threads` threads read every page of `memory`, each in its
+// own random order (so faults collide), and counts the pages that differ from `expected`.
+int ShuffledTouchMismatches(std::span<const uint8_t> memory, std::span<const uint8_t> expected,
+                            int threads) {
+  std::vector<uint64_t> pages;
+  for (uint64_t at = 0; at < memory.size(); at += kPage) pages.push_back(at);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> touchers;
+  for (int i = 0; i < threads; ++i) {
+    touchers.emplace_back([&, i] {
+      std::vector<uint64_t> order = pages;
+      std::shuffle(order.begin(), order.end(), std::mt19937(i));
+      for (uint64_t at : order) {
+        const size_t n = std::min<uint64_t>(kPage, memory.size() - at);
+        if (std::memcmp(memory.data() + at, expected.data() + at, n) != 0) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& th : touchers) th.join();
+  return mismatches.load();
+}
+
 // ------------------------------------------------------------------------------------
 
 struct TouchCase {
@@ -230,28 +255,97 @@ TEST(RestoreSession, ChunksCompressedWithADictionaryAreServedRight) {
   RestoreOptions options;
   options.handler_threads = 3;
   START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
-  std::vector<uint64_t> pages;
-  for (uint64_t at = 0; at < length; at += kPage) pages.push_back(at);
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> touchers;
-  for (int i = 0; i < 4; ++i) {
-    touchers.emplace_back([&, i] {
-      std::vector<uint64_t> order = pages;
-      std::shuffle(order.begin(), order.end(), std::mt19937(i));
-      const uint8_t* memory = (*session)->region_memory(0).data();
-      for (uint64_t at : order) {
-        const size_t n = std::min<uint64_t>(kPage, length - at);
-        if (std::memcmp(memory + at, Expected(t, 0).data() + at, n) != 0) ++mismatches;
-      }
-    });
-  }
-  for (std::thread& th : touchers) th.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(ShuffledTouchMismatches((*session)->region_memory(0), Expected(t, 0), 4), 0);
   RestoreStats stats = (*session)->stats();
   EXPECT_GT(stats.faults_fetched, 0u);
   EXPECT_EQ(stats.chunks_failed, 0u);
   EXPECT_TRUE((*session)->Close(CloseMode::kFinishRestore).ok());
 }
+
+// A chain of three snapshots, each file with a dictionary of its own, every chunk served
+// from the file that holds it (the chunk source follows StoredChunk::file_index and the
+// decoder gets that file's dictionary).
+struct ChainCase {
+  ServingMode serving;
+  bool use_io_uring;
+  bool in_memory;  // the chain's files are not local files: the blocking source reads them
+};
+
+class ChainRestore : public ::testing::TestWithParam<ChainCase> {};
+
+TEST_P(ChainRestore, EveryByteComesFromTheFileHoldingItsChunk) {
+  const ChainCase c = GetParam();
+  const uint32_t chunk = 16 << 10;
+  const uint64_t length = 96 * uint64_t{chunk} + kPage + 7;
+  std::vector<format::Region> regions = {{0, length, 0x100000000}};
+  std::vector<uint8_t> image =
+      testing::MixedImage(length, chunk, {Fill::kRecords, Fill::kZero, Fill::kRandom}, 3);
+  std::vector<std::string> paths;
+  std::shared_ptr<const SnapshotReader> parent;
+  for (int generation = 0; generation < 3; ++generation) {
+    if (generation > 0) {
+      // Rewrite a third of the chunks with other records, zero a few, leave the rest.
+      std::vector<uint8_t> other =
+          testing::MixedImage(length, chunk, {Fill::kRecords}, 100 + generation);
+      for (uint64_t at = generation * uint64_t{chunk}; at < length; at += 3 * uint64_t{chunk}) {
+        std::memcpy(image.data() + at, other.data() + at, std::min<uint64_t>(chunk, length - at));
+      }
+      std::memset(image.data() + (10 + generation) * uint64_t{chunk}, 0, chunk);
+    }
+    testing::MemoryImageSource source(image, regions);
+    paths.push_back(testing::TempPath("chain.lzs"));
+    WriterOptions options;
+    options.chunk_size_bytes = chunk;
+    options.train_dictionary = {.dictionary_size_bytes = 8 << 10, .sample_bytes = 1 << 20,
+                                .only_if_it_pays = false};
+    options.parent = parent.get();
+    if (parent != nullptr) {
+      // Each child trains its own dictionary instead of reusing its parent's.
+      auto trained = TrainDictionary(source, chunk, kDefaultCompressionLevel,
+                                     options.train_dictionary);
+      ASSERT_TRUE(trained.ok()) << trained.status();
+      options.dictionary = trained->dictionary;
+      options.parent_name = RelativeParentName(paths.back(), parent->path());
+    }
+    auto summary = WriteSnapshot(source, paths.back(), options);
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    auto reader = SnapshotReader::Open(paths.back(), {.validate_index = false});
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    parent = std::move(*reader);
+  }
+  std::shared_ptr<const SnapshotReader> snapshot = parent;
+  if (c.in_memory) {
+    std::vector<std::shared_ptr<const RandomAccessFile>> files;
+    for (const std::string& path : paths) {
+      files.push_back(std::make_shared<testing::MemoryFile>("mem:" + path,
+                                                            testing::ReadFileBytes(path)));
+    }
+    auto reader = SnapshotReader::Open(
+        files.back(), {.validate_index = false,
+                       .resolve_parent = ParentSearchList({files.begin(), files.end() - 1})});
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    snapshot = std::move(*reader);
+  }
+  ASSERT_EQ(snapshot->chain_length(), 3u);
+  ASSERT_NE(snapshot->chain_member(0).dictionary(1)->id(),
+            snapshot->chain_member(1).dictionary(1)->id());
+
+  RestoreOptions options;
+  options.handler_threads = 2;
+  options.serving = c.serving;
+  options.use_io_uring = c.use_io_uring;
+  START_OR_SKIP(session, RestoreSession::Start(snapshot, options));
+  EXPECT_EQ(ShuffledTouchMismatches((*session)->region_memory(0), image, 3), 0);
+  EXPECT_EQ((*session)->stats().chunks_failed, 0u);
+  EXPECT_TRUE((*session)->Close(CloseMode::kFinishRestore).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sources, ChainRestore,
+    ::testing::Values(ChainCase{ServingMode::kHandlerThreads, true, false},
+                      ChainCase{ServingMode::kHandlerThreads, false, false},
+                      ChainCase{ServingMode::kSigbus, true, false},
+                      ChainCase{ServingMode::kHandlerThreads, true, true}));
 
 TEST(RestoreSession, ConcurrentFaultsOnOneChunkCostOneRead) {
   const uint32_t chunk = 1 << 20;
@@ -709,6 +803,19 @@ TEST(RestoreSession, BackgroundPopulateInstallsEverythingWithoutTouch) {
   EXPECT_EQ((*session)->stats().faults_fetched, 0u);
 }
 
+TEST(RestoreSession, EagerPopulateInstallsEveryChunkZerosIncludedSoNothingFaults) {
+  TestSnapshot t = MakeSnapshot(64 * 65536, {{0, 64 * 65536, 0}}, 65536, kAllKinds);
+  RestoreOptions options;
+  options.populate_eagerly = true;
+  options.populate_threads = 2;
+  START_OR_SKIP(session, RestoreSession::Start(t.reader, options));
+  ASSERT_TRUE(WaitFor([&] { return (*session)->stats().chunks_background == 64; }));
+  std::span<uint8_t> memory = (*session)->region_memory(0);
+  EXPECT_EQ(0, std::memcmp(memory.data(), t.image.data(), memory.size()));
+  EXPECT_EQ((*session)->stats().faults, 0u) << "everything was present before it was touched";
+  EXPECT_EQ((*session)->stats().chunks_installed, 64u);
+}
+
 TEST(RestoreSession, StartIntoCallerMemory) {
   TestSnapshot t = MakeSnapshot(12 * 65536, {{0, 5 * 65536, 0}, {5 * 65536, 7 * 65536, 0}}, 65536);
   void* area = ::mmap(nullptr, 16 * 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -753,9 +860,35 @@ TEST(RestoreSession, StatsReportTimeToReadyAndLatency) {
   EXPECT_GT(stats.bytes_installed, 0u);
 }
 
+TEST(RestoreSession, PageSizeMustFitTheSnapshotsChunks) {
+  TestSnapshot t = MakeSnapshot(4 * 65536, {{0, 4 * 65536, 0}}, 65536, {Fill::kText});
+  RestoreOptions options;
+  options.page_size_bytes = 2 << 20;  // hugetlbfs memory: 64 KiB chunks cannot fill a page
+  auto into = RestoreSession::StartInto(t.reader, {0x200000000}, options);
+  EXPECT_TRUE(absl::IsFailedPrecondition(into.status())) << into.status();
+  EXPECT_NE(into.status().message().find("--chunk-size 2097152"), std::string::npos)
+      << into.status();
+  auto mapped = RestoreSession::Start(t.reader, options);
+  EXPECT_TRUE(absl::IsInvalidArgument(mapped.status())) << mapped.status();
+  options.page_size_bytes = 3000;
+  EXPECT_TRUE(absl::IsInvalidArgument(RestoreSession::StartInto(t.reader, {0x200000000}, options)
+                                          .status()));
+}
+
 // Every kernel personality the handshake knows restores byte-exact: the real kernel
 // answers the handshake as that kernel would, and what it lacks takes its fallback.
 class OnEveryKernel : public ::testing::TestWithParam<FakeKernelConfig> {};
+
+// HostGrantsFullUserfaultfd probes whether this process may call userfaultfd(2) without
+// UFFD_USER_MODE_ONLY (root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1). Without
+// it, a personality older than 5.11 (no UFFD_USER_MODE_ONLY) and 6.1 (no
+// /dev/userfaultfd) has no way to a userfaultfd on this host, as that kernel would not.
+bool HostGrantsFullUserfaultfd() {
+  const int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
 
 TEST_P(OnEveryKernel, RestoreIsByteExact) {
   TestSnapshot t = MakeSnapshot(40 * 16384 + 300, {{0, 24 * 16384, 0}, {24 * 16384, 16 * 16384 + 300, 0}},
@@ -776,6 +909,11 @@ TEST_P(OnEveryKernel, RestoreIsByteExact) {
       continue;
     }
     if (absl::IsPermissionDenied(session.status())) GTEST_SKIP() << session.status();
+    if (absl::IsFailedPrecondition(session.status()) && !HostGrantsFullUserfaultfd()) {
+      GTEST_SKIP() << "this host lets this process have only UFFD_USER_MODE_ONLY or "
+                      "/dev/userfaultfd, which "
+                   << GetParam().name << " lacks: " << session.status();
+    }
     ASSERT_TRUE(session.ok()) << GetParam().name << ": " << session.status();
     EXPECT_EQ((*session)->features().enabled_features & ~GetParam().supported, 0u);
     std::vector<std::thread> touchers;

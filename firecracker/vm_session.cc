@@ -12,16 +12,17 @@ std::string_view ServePolicyName(ServePolicy policy) {
   switch (policy) {
     case ServePolicy::kOnDemand: return "on-demand";
     case ServePolicy::kBackground: return "background";
+    case ServePolicy::kAll: return "all";
   }
   return "unknown";
 }
 
 absl::StatusOr<ServePolicy> ParseServePolicy(std::string_view name) {
-  for (ServePolicy policy : {ServePolicy::kOnDemand, ServePolicy::kBackground}) {
+  for (ServePolicy policy : {ServePolicy::kOnDemand, ServePolicy::kBackground, ServePolicy::kAll}) {
     if (name == ServePolicyName(policy)) return policy;
   }
   return absl::InvalidArgumentError(
-      absl::StrFormat("policy '%s': must be on-demand or background", name));
+      absl::StrFormat("policy '%s': must be on-demand, background or all", name));
 }
 
 RestoreOptions RestoreOptionsFor(const VmOptions& options) {
@@ -32,10 +33,15 @@ RestoreOptions RestoreOptionsFor(const VmOptions& options) {
   restore.spin_before_sleep_us = options.spin_before_sleep_us;
   restore.use_io_uring = options.use_io_uring;
   restore.background_populate = options.policy == ServePolicy::kBackground;
+  restore.populate_eagerly = options.policy == ServePolicy::kAll;
   // KVM's accesses to guest memory are kernel-mode faults.
   restore.require_kernel_faults = true;
   // The VMM is gone (or being killed) when a session closes: nothing to finish.
   restore.close_mode = CloseMode::kDiscard;
+  // A refused chunk is the daemon's fatal-error policy's business (kill the VMM, or leave
+  // its vCPUs blocked): poisoning its pages would make KVM raise SIGBUS in the VMM first,
+  // whatever the policy says.
+  restore.use_poison = false;
   return restore;
 }
 
@@ -43,12 +49,6 @@ absl::StatusOr<std::unique_ptr<VmSession>> VmSession::Start(
     std::shared_ptr<const SnapshotReader> snapshot, Handshake handshake,
     const PeerCredentials& peer, const VmOptions& options,
     std::function<void(const absl::Status&)> on_fatal) {
-  const uint64_t host_page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  if (handshake.message.page_size_bytes != host_page) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "guest memory with %d-byte pages (hugetlbfs) is not served yet; only %d-byte pages",
-        handshake.message.page_size_bytes, host_page));
-  }
   absl::StatusOr<std::vector<uint64_t>> addresses =
       PlaceSnapshotRegions(handshake.message, snapshot->regions());
   if (!addresses.ok()) return addresses.status();
@@ -56,6 +56,9 @@ absl::StatusOr<std::unique_ptr<VmSession>> VmSession::Start(
   // What the VMM negotiated and registered is not part of the protocol: the engine learns
   // what the ranges allow (ZEROPAGE, POISON) from its first attempt.
   RestoreOptions restore = RestoreOptionsFor(options);
+  // hugetlbfs guests are installed a whole huge page at a time; the engine refuses a
+  // snapshot whose chunks do not hold whole pages, naming the chunk size to use.
+  restore.page_size_bytes = handshake.message.page_size_bytes;
   restore.on_error = std::move(on_fatal);
   const uint64_t chunk_count = snapshot->chunk_count();
   std::unique_ptr<VmSession> vm(new VmSession(peer, std::move(handshake.message), chunk_count));

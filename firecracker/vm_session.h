@@ -26,9 +26,12 @@ enum class ServePolicy {
   // On demand, and an idle-priority thread installs every other chunk meanwhile: demand
   // faults always come first.
   kBackground,
+  // Everything up front, at normal priority from several threads (what Firecracker's
+  // fault_all example does), while demand faults are still served as they come.
+  kAll,
 };
 std::string_view ServePolicyName(ServePolicy policy);
-// ParseServePolicy accepts "on-demand" and "background" (InvalidArgument otherwise).
+// ParseServePolicy accepts "on-demand", "background" and "all" (InvalidArgument otherwise).
 absl::StatusOr<ServePolicy> ParseServePolicy(std::string_view name);
 
 // VmOptions: how every VM is served.

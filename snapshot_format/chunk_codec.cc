@@ -4,16 +4,46 @@
 #include <zstd.h>
 #include <zdict.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
 #include "base/checksum.h"
+#include "base/status_macros.h"
 
 namespace lazysnap {
 
 std::pair<int, int> CompressionLevelRange() { return {ZSTD_minCLevel(), ZSTD_maxCLevel()}; }
 
 size_t MaxCompressedSize(size_t input_bytes) { return ZSTD_compressBound(input_bytes); }
+
+namespace {
+
+// Dictionaries up to this size get the level's own match tables; larger ones get tables
+// sized for them, up to 2^kMaxDictionaryTableLog entries (16 MiB each of hash and chain).
+constexpr size_t kDefaultTablesDictionaryBytes = 64 << 10;
+constexpr unsigned kMaxDictionaryTableLog = 22;
+
+// CreateCDict prepares `bytes` (referenced, not copied) for compression at `level`.
+ZSTD_CDict* CreateCDict(std::span<const uint8_t> bytes, ZSTD_dictContentType_e type, int level) {
+  if (bytes.size() <= kDefaultTablesDictionaryBytes && type == ZSTD_dct_auto) {
+    return ZSTD_createCDict(bytes.data(), bytes.size(), level);
+  }
+  // Level 3's hash tables (2^17 entries) forget most positions of a dictionary of MiBs,
+  // and a chunk then misses the matches the dictionary was trained for; tables with about
+  // one entry per dictionary byte find them (bench/results/corpus.md).
+  ZSTD_compressionParameters params =
+      ZSTD_getCParams(level, ZSTD_CONTENTSIZE_UNKNOWN, bytes.size());
+  unsigned log = 0;
+  while ((size_t{1} << log) < bytes.size()) ++log;
+  log = std::min(log, kMaxDictionaryTableLog);
+  params.hashLog = std::max(params.hashLog, log);
+  params.chainLog = std::max(params.chainLog, log);
+  return ZSTD_createCDict_advanced(bytes.data(), bytes.size(), ZSTD_dlm_byRef, type, params,
+                                   ZSTD_defaultCMem);
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<const CompressionDictionary>> CompressionDictionary::Create(
     std::span<const uint8_t> dictionary, int level) {
@@ -25,9 +55,27 @@ absl::StatusOr<std::shared_ptr<const CompressionDictionary>> CompressionDictiona
   std::shared_ptr<CompressionDictionary> result(new CompressionDictionary());
   result->bytes_.assign(dictionary.begin(), dictionary.end());
   result->id_ = id;
-  result->cdict_ = ZSTD_createCDict(result->bytes_.data(), result->bytes_.size(), level);
+  result->cdict_ = CreateCDict(result->bytes_, ZSTD_dct_auto, level);
   if (result->cdict_ == nullptr) {
     return absl::InvalidArgumentError("zstd could not prepare the dictionary");
+  }
+  return std::shared_ptr<const CompressionDictionary>(std::move(result));
+}
+
+absl::StatusOr<std::shared_ptr<const CompressionDictionary>>
+CompressionDictionary::CreateFromContent(std::span<const uint8_t> content) {
+  std::shared_ptr<CompressionDictionary> result(new CompressionDictionary());
+  result->bytes_.assign(content.begin(), content.end());
+  // Estimates want to be cheap more than exact: zstd's fastest strategy, with a hash
+  // table of up to 2^20 entries, prepares MiBs of content in milliseconds.
+  ZSTD_compressionParameters params =
+      ZSTD_getCParams(1, ZSTD_CONTENTSIZE_UNKNOWN, result->bytes_.size());
+  params.hashLog = std::min<unsigned>(std::max(params.hashLog, 20u), 20u);
+  result->cdict_ = ZSTD_createCDict_advanced(result->bytes_.data(), result->bytes_.size(),
+                                             ZSTD_dlm_byRef, ZSTD_dct_rawContent, params,
+                                             ZSTD_defaultCMem);
+  if (result->cdict_ == nullptr) {
+    return absl::InvalidArgumentError("zstd could not prepare the dictionary content");
   }
   return std::shared_ptr<const CompressionDictionary>(std::move(result));
 }
@@ -53,6 +101,81 @@ absl::StatusOr<std::unique_ptr<const DecompressionDictionary>> DecompressionDict
 }
 
 DecompressionDictionary::~DecompressionDictionary() { ZSTD_freeDDict(ddict_); }
+
+absl::StatusOr<std::unique_ptr<const DecompressionDictionary>>
+DecompressionDictionary::CreateFromCompressed(std::span<const uint8_t> stored,
+                                              uint64_t max_bytes) {
+  // Everything zstd says about the frame is checked before the output is allocated.
+  if (ZSTD_findFrameCompressedSize(stored.data(), stored.size()) != stored.size()) {
+    return absl::DataLossError(
+        "compressed dictionary: the payload is not exactly one zstd frame");
+  }
+  if (ZSTD_getDictID_fromFrame(stored.data(), stored.size()) != 0) {
+    return absl::DataLossError(
+        "compressed dictionary: the frame needs a dictionary itself");
+  }
+  const unsigned long long size = ZSTD_getFrameContentSize(stored.data(), stored.size());
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR) {
+    return absl::DataLossError(
+        "compressed dictionary: the frame does not record its content size");
+  }
+  if (size == 0 || size > max_bytes) {
+    return absl::DataLossError(absl::StrFormat(
+        "compressed dictionary: the frame says %d bytes, not in [1, %d]", size, max_bytes));
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  const size_t n = ZSTD_decompress(bytes.data(), bytes.size(), stored.data(), stored.size());
+  if (ZSTD_isError(n)) {
+    return absl::DataLossError(
+        absl::StrFormat("compressed dictionary: zstd: %s", ZSTD_getErrorName(n)));
+  }
+  if (n != bytes.size()) {
+    return absl::DataLossError(absl::StrFormat(
+        "compressed dictionary: decompressed to %d bytes, the frame says %d", n, size));
+  }
+  return Create(bytes);
+}
+
+absl::StatusOr<std::vector<uint8_t>> CompressDictionaryPayload(
+    std::span<const uint8_t> dictionary) {
+  ZSTD_CCtx* context = ZSTD_createCCtx();
+  if (context == nullptr) return absl::ResourceExhaustedError("ZSTD_createCCtx failed");
+  // Level 9 with a window over the whole dictionary: within a few percent of level 19
+  // on trained dictionaries at a tenth of its time (bench/results/corpus.md).
+  unsigned window_log = 10;
+  while ((size_t{1} << window_log) < dictionary.size() && window_log < 27) ++window_log;
+  ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, 9);
+  ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, static_cast<int>(window_log));
+  ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1);
+  ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 0);
+  std::vector<uint8_t> out(ZSTD_compressBound(dictionary.size()));
+  const size_t n = ZSTD_compress2(context, out.data(), out.size(), dictionary.data(),
+                                  dictionary.size());
+  ZSTD_freeCCtx(context);
+  if (ZSTD_isError(n)) {
+    return absl::InternalError(
+        absl::StrFormat("compressing the dictionary: %s", ZSTD_getErrorName(n)));
+  }
+  out.resize(n);
+  return out;
+}
+
+absl::StatusOr<DictionaryPayload> ChooseDictionaryPayload(std::span<const uint8_t> dictionary,
+                                                          bool force_compressed) {
+  DictionaryPayload payload;
+  if (force_compressed || dictionary.size() > kMinDictionaryCompressionSavingBytes) {
+    LAZYSNAP_ASSIGN_OR_RETURN(std::vector<uint8_t> compressed,
+                              CompressDictionaryPayload(dictionary));
+    if (force_compressed ||
+        compressed.size() + kMinDictionaryCompressionSavingBytes <= dictionary.size()) {
+      payload.compressed = true;
+      payload.bytes = std::move(compressed);
+      return payload;
+    }
+  }
+  payload.bytes.assign(dictionary.begin(), dictionary.end());
+  return payload;
+}
 
 absl::StatusOr<ChunkCompressor> ChunkCompressor::Create(int level) {
   auto [min_level, max_level] = CompressionLevelRange();
@@ -183,6 +306,7 @@ DecodeError ChunkDecoder::DecodeQuietly(const StoredChunk& chunk,
     }
     case format::ChunkKind::kZero:
     case format::ChunkKind::kDuplicate:
+    case format::ChunkKind::kParent:
       return DecodeError::kNotStored;
   }
   if (Checksum64(out) != chunk.checksum) return DecodeError::kChecksum;
@@ -215,7 +339,8 @@ absl::Status ChunkDecoder::Decode(const StoredChunk& chunk, std::span<const uint
           absl::StrFormat("the frame needs dictionary id %d but the index points it at "
                           "dictionary slot %d (id %d)",
                           ZSTD_getDictID_fromFrame(stored.data(), stored.size()),
-                          chunk.dictionary_slot, dictionary != nullptr ? dictionary->id() : 0));
+                          chunk.dictionary_slot % 256,
+                          dictionary != nullptr ? dictionary->id() : 0));
     case DecodeError::kZstd:
       return ChunkError(file, chunk, absl::StrFormat("zstd: %s", ZSTD_getErrorName(zstd_error)));
     case DecodeError::kWrongLength:

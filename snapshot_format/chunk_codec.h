@@ -48,6 +48,13 @@ class CompressionDictionary {
       std::span<const uint8_t> dictionary, int level);
   ~CompressionDictionary();
 
+  // CreateFromContent prepares `content` as a raw-content dictionary (no entropy tables,
+  // id 0) with zstd's fastest match finder, whatever level the compressor is at. For
+  // estimates only: the format names a frame's dictionary by id, so frames compressed
+  // with it are never stored.
+  static absl::StatusOr<std::shared_ptr<const CompressionDictionary>> CreateFromContent(
+      std::span<const uint8_t> content);
+
   uint32_t id() const { return id_; }
   std::span<const uint8_t> bytes() const { return bytes_; }
   const ZSTD_CDict_s* cdict() const { return cdict_; }
@@ -66,6 +73,13 @@ class DecompressionDictionary {
   // Create prepares `dictionary`. DataLoss when the bytes are not a zstd dictionary.
   static absl::StatusOr<std::unique_ptr<const DecompressionDictionary>> Create(
       std::span<const uint8_t> dictionary);
+  // CreateFromCompressed prepares a dictionary stored as a compressed dictionary section
+  // (FORMAT.md, type 4): `stored` must be exactly one zstd frame, compressed without a
+  // dictionary, that records its content size, which is checked against `max_bytes`
+  // before anything is allocated; it must decompress to exactly that many bytes, which
+  // must be a zstd dictionary. DataLoss naming the reason otherwise.
+  static absl::StatusOr<std::unique_ptr<const DecompressionDictionary>> CreateFromCompressed(
+      std::span<const uint8_t> stored, uint64_t max_bytes);
   ~DecompressionDictionary();
 
   uint32_t id() const { return id_; }
@@ -80,6 +94,28 @@ class DecompressionDictionary {
   uint32_t id_ = 0;
   ZSTD_DDict_s* ddict_ = nullptr;
 };
+
+// CompressDictionaryPayload returns `dictionary` as one zstd frame (no dictionary, content
+// size recorded): the payload of a compressed dictionary section. It compresses at a high
+// level with a window covering the whole dictionary; about 10 ms per MiB.
+absl::StatusOr<std::vector<uint8_t>> CompressDictionaryPayload(
+    std::span<const uint8_t> dictionary);
+
+// A dictionary is stored compressed (format 1.2) only when that saves at least this much:
+// smaller dictionaries stay in format 1.0 sections, readable by every 1.x reader.
+inline constexpr size_t kMinDictionaryCompressionSavingBytes = 64 << 10;
+
+// DictionaryPayload: a dictionary section's payload as the writer stores it.
+struct DictionaryPayload {
+  bool compressed = false;  // a compressed dictionary section (type 4) rather than type 1
+  std::vector<uint8_t> bytes;
+};
+
+// ChooseDictionaryPayload returns the dictionary compressed when that saves at least
+// kMinDictionaryCompressionSavingBytes (or always with `force_compressed`), else as it
+// is. Dictionaries too small to save that much are not compressed at all.
+absl::StatusOr<DictionaryPayload> ChooseDictionaryPayload(std::span<const uint8_t> dictionary,
+                                                          bool force_compressed = false);
 
 // ChunkCompressor compresses chunks at one level. Move-only; one per thread.
 class ChunkCompressor {
@@ -109,13 +145,21 @@ class ChunkCompressor {
 // fills it from the (already validated) index.
 struct StoredChunk {
   uint64_t chunk_number = 0;   // as requested (for messages)
-  format::ChunkKind kind = format::ChunkKind::kZero;  // duplicates resolved: never kDuplicate
+  // Duplicates and parent chunks resolved: zero, compressed or raw.
+  format::ChunkKind kind = format::ChunkKind::kZero;
   uint64_t file_offset_bytes = 0;  // for messages
   uint32_t stored_length_bytes = 0;
   uint32_t length_bytes = 0;  // uncompressed
   uint64_t checksum = 0;         // of the uncompressed bytes
   uint64_t stored_checksum = 0;  // of the stored bytes
-  uint8_t dictionary_slot = 0;
+  // The dictionary to decode with, as SnapshotReader::dictionary() takes it: 0 for none,
+  // else the slot the index entry names (1..255) + 256 * file_index, so that one number
+  // names a dictionary anywhere in a chain (format::kMaxChainDepth keeps it in 16 bits).
+  // For a chunk of the snapshot itself (file_index 0) it is the entry's slot.
+  uint16_t dictionary_slot = 0;
+  // Which file of the reader's chain holds the stored bytes: 0 is the snapshot opened, 1
+  // its parent, and so on (SnapshotReader::chain_file()). file_offset_bytes is in it.
+  uint32_t file_index = 0;
 };
 
 // DecodeError: why a chunk did not decode (kNone when it did).
@@ -143,7 +187,7 @@ class ChunkDecoder {
   // Decode checks the stored bytes' checksum, then fills `out` (exactly
   // chunk.length_bytes) from `stored` (exactly chunk.stored_length_bytes; for raw chunks it
   // may alias `out`) and checks the content checksum. zstd never sees unverified bytes.
-  // `dictionary` must be the one for chunk.dictionary_slot (nullptr for slot 0).
+  // `dictionary` must be the one chunk.dictionary_slot names (nullptr for 0).
   // DataLoss naming `file`, the chunk and the reason when the bytes do not decode to
   // exactly length_bytes or the checksum does not match; `out` is then unspecified and
   // must not be used.

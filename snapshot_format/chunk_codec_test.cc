@@ -2,6 +2,7 @@
 
 #include <zdict.h>
 
+#include <cstring>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -195,6 +196,56 @@ TEST(IsAllZero, FindsAnyNonZeroByte) {
     EXPECT_FALSE(IsAllZero(bytes)) << at;
     bytes[at] = 0;
   }
+}
+
+}  // namespace
+}  // namespace lazysnap
+
+namespace lazysnap {
+namespace {
+
+TEST(DictionaryPayload, LargeCompressibleDictionariesAreStoredCompressed) {
+  // A zstd-format dictionary is needed only for the round trip; the payload choice looks
+  // at sizes. 256 KiB of repetitive content behind a real dictionary header.
+  std::vector<uint8_t> content;
+  while (content.size() < (256 << 10)) {
+    const char* line = "{\"id\":1234,\"status\":\"shipped\",\"city\":\"Osaka\"}\n";
+    content.insert(content.end(), line, line + std::strlen(line));
+  }
+  auto compressed = CompressDictionaryPayload(content);
+  ASSERT_TRUE(compressed.ok()) << compressed.status();
+  EXPECT_LT(compressed->size(), content.size() / 10);
+  auto payload = ChooseDictionaryPayload(content);
+  ASSERT_TRUE(payload.ok());
+  EXPECT_TRUE(payload->compressed);
+  EXPECT_EQ(payload->bytes, *compressed);
+  // Too small to save 64 KiB: stored as it is, whatever its compressibility.
+  std::vector<uint8_t> small(content.begin(), content.begin() + (32 << 10));
+  auto small_payload = ChooseDictionaryPayload(small);
+  ASSERT_TRUE(small_payload.ok());
+  EXPECT_FALSE(small_payload->compressed);
+  EXPECT_EQ(small_payload->bytes, small);
+  EXPECT_TRUE(ChooseDictionaryPayload(small, /*force_compressed=*/true)->compressed);
+}
+
+TEST(DictionaryPayload, CompressedPayloadIsCheckedBeforeAllocating) {
+  std::vector<uint8_t> content(8 << 10, 'x');
+  auto frame = CompressDictionaryPayload(content);
+  ASSERT_TRUE(frame.ok());
+  // Over the limit the frame names: refused without decompressing.
+  auto too_large = DecompressionDictionary::CreateFromCompressed(*frame, 4 << 10);
+  EXPECT_TRUE(absl::IsDataLoss(too_large.status())) << too_large.status();
+  EXPECT_NE(too_large.status().message().find("not in [1, 4096]"), absl::string_view::npos);
+  // Within the limit but not a zstd dictionary.
+  auto not_dictionary = DecompressionDictionary::CreateFromCompressed(*frame, 16 << 20);
+  EXPECT_TRUE(absl::IsDataLoss(not_dictionary.status())) << not_dictionary.status();
+  // A frame with something after it.
+  std::vector<uint8_t> two = *frame;
+  two.insert(two.end(), frame->begin(), frame->end());
+  auto trailing = DecompressionDictionary::CreateFromCompressed(two, 16 << 20);
+  EXPECT_TRUE(absl::IsDataLoss(trailing.status())) << trailing.status();
+  EXPECT_NE(trailing.status().message().find("not exactly one zstd frame"),
+            absl::string_view::npos);
 }
 
 }  // namespace

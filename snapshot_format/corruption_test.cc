@@ -194,8 +194,9 @@ TEST(Corruption, UnknownSectionsAreSkippedUnlessRequired) {
 
   auto parent = OpenBytes(testing::WithExtraSection(
       w.file, static_cast<uint32_t>(format::SectionType::kParent), format::kSectionFlagRequired));
-  EXPECT_TRUE(absl::IsUnimplemented(parent.status())) << parent.status();
-  EXPECT_NE(parent.status().message().find("incremental"), absl::string_view::npos);
+  // Format 1.0 has no parent encoding: a 1.1 reader refuses the section in a 1.0 file.
+  EXPECT_TRUE(absl::IsDataLoss(parent.status())) << parent.status();
+  EXPECT_NE(parent.status().message().find("requires format 1.1"), absl::string_view::npos);
 
   auto working_set = OpenBytes(testing::WithExtraSection(
       w.file, static_cast<uint32_t>(format::SectionType::kWorkingSet), 0));
@@ -236,8 +237,9 @@ TEST(Corruption, LazyValidationRefusesOnlyTheDamagedSegment) {
 }
 
 // DictionarySnapshot: 64 chunks of 4 KiB records compressed with a trained dictionary
-// of at most 4 KiB (section 0, slot 1).
-Written DictionarySnapshot() {
+// of at most 4 KiB (section 0, slot 1), stored as `storage` says.
+Written DictionarySnapshot(
+    WriterOptions::DictionaryStorage storage = WriterOptions::DictionaryStorage::kAuto) {
   Written w;
   const uint32_t chunk = 4096;
   w.image = testing::MixedImage(64 * chunk, chunk, {Fill::kRecords, Fill::kRecords, Fill::kZero});
@@ -246,9 +248,12 @@ Written DictionarySnapshot() {
   WriterOptions options;
   options.chunk_size_bytes = chunk;
   options.train_dictionary.dictionary_size_bytes = 4096;
+  options.dictionary_storage = storage;
   auto summary = WriteSnapshot(source, path, options);
   EXPECT_TRUE(summary.ok()) << summary.status();
   EXPECT_GT(summary->dictionary_bytes, 0u) << summary->dictionary_note;
+  EXPECT_EQ(summary->dictionary_compressed,
+            storage == WriterOptions::DictionaryStorage::kCompressed);
   w.file = testing::ReadFileBytes(path);
   return w;
 }
@@ -337,6 +342,69 @@ TEST(Corruption, ChunkWhoseDictionaryIdDoesNotMatchIsRefused) {
     EXPECT_TRUE(absl::IsDataLoss(status)) << status;
     EXPECT_NE(status.message().find("needs dictionary id"), absl::string_view::npos) << status;
   }
+}
+
+// CompressedDictionarySnapshot: DictionarySnapshot with the dictionary stored compressed
+// (format 1.2, section type 4).
+Written CompressedDictionarySnapshot() {
+  return DictionarySnapshot(WriterOptions::DictionaryStorage::kCompressed);
+}
+
+TEST(Corruption, CompressedDictionaryReadsAndNeedsFormat12) {
+  Written w = CompressedDictionarySnapshot();
+  EXPECT_EQ(w.file[10], format::kMinorVersionCompressedDictionary);  // minor version
+  ASSERT_EQ(SectionOf(w.file, 0).type,
+            static_cast<uint32_t>(format::SectionType::kCompressedDictionary));
+  auto sound = OpenBytes(w.file);
+  ASSERT_TRUE(sound.ok()) << sound.status();
+  EXPECT_TRUE(ReadAll(**sound, w.image).ok());
+  // The same file labelled 1.0: a 1.0 writer could not have written it.
+  std::vector<uint8_t> file = w.file;
+  file[10] = 0;
+  testing::Reseal(file);
+  auto old = OpenBytes(file);
+  EXPECT_TRUE(absl::IsDataLoss(old.status())) << old.status();
+  EXPECT_NE(old.status().message().find("needs 1.2"), absl::string_view::npos) << old.status();
+}
+
+TEST(Corruption, DamagedCompressedDictionaryIsRefusedAtOpen) {
+  Written w = CompressedDictionarySnapshot();
+  const format::Section section = SectionOf(w.file, 0);
+  for (uint64_t at = 0; at < section.length_bytes; at += 7) {
+    std::vector<uint8_t> file = w.file;
+    file[section.offset_bytes + at] ^= 0x10;
+    std::string path;
+    testing::WriteFileBytes(path = testing::TempPath("compressed_dictionary_flipped"), file);
+    auto reader = SnapshotReader::Open(path, {.validate_index = false});
+    ASSERT_TRUE(absl::IsDataLoss(reader.status())) << "byte " << at << ": " << reader.status();
+    EXPECT_NE(reader.status().message().find("dictionary checksum mismatch"),
+              absl::string_view::npos)
+        << reader.status();
+    // With the checksum resealed the frame's own checks (or zstd's, or the decoded
+    // dictionary's, or a chunk's dictionary id) must refuse it: no wrong byte comes out.
+    ResealSection(file, 0);
+    auto resealed = OpenBytes(file);
+    if (resealed.ok()) {
+      absl::Status status = ReadAll(**resealed, w.image);
+      EXPECT_TRUE(status.ok() || absl::IsDataLoss(status)) << status;
+    } else {
+      EXPECT_TRUE(absl::IsDataLoss(resealed.status())) << resealed.status();
+    }
+  }
+  // Cut short: not one whole frame.
+  std::vector<uint8_t> file = w.file;
+  testing::SnapshotLayout layout = testing::LayoutOf(file);
+  format::Section shorter = section;
+  shorter.length_bytes -= 1;
+  shorter.checksum = Checksum64({file.data() + shorter.offset_bytes, shorter.length_bytes});
+  format::EncodeSection(shorter, std::span<uint8_t, format::kSectionEntrySizeBytes>(
+                                     file.data() + layout.sections_offset,
+                                     format::kSectionEntrySizeBytes));
+  testing::Reseal(file);
+  auto reader = OpenBytes(file);
+  EXPECT_TRUE(absl::IsDataLoss(reader.status())) << reader.status();
+  EXPECT_NE(reader.status().message().find("not exactly one zstd frame"), absl::string_view::npos)
+      << reader.status();
 }
 
 TEST(Corruption, NotASnapshotIsInvalidArgument) {

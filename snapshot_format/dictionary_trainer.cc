@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
@@ -27,6 +28,12 @@ constexpr size_t kMinSampleChunks = 16;
 constexpr size_t kEvaluationStride = 8;
 // zstd's fastCover builder works on 32-bit sample offsets.
 constexpr uint64_t kMaxSampleBytes = 1ull << 30;
+// The probe for far repeats (TrainDictionary): how much of the training sample it uses as
+// raw content, and the projected gain over the small dictionary that makes a larger one
+// worth training.
+constexpr size_t kProbeContentBytes = 4 << 20;
+constexpr uint64_t kProbeMinGainBytes = 512 << 10;
+constexpr size_t kMaxChunkBytes = format::kMaxChunkSizeBytes;
 
 // Mix64 is SplitMix64's finaliser: a fixed pseudo-random place in each stratum, so that
 // sampling does not lock onto a period of the image (every 16th chunk a stack, say).
@@ -164,6 +171,40 @@ absl::StatusOr<std::shared_ptr<const CompressionDictionary>> BuildDictionary(
   return CompressionDictionary::Create(dictionary, level);
 }
 
+absl::StatusOr<std::shared_ptr<const CompressionDictionary>> ShrinkDictionary(
+    const CompressionDictionary& dictionary, size_t content_bytes, const ChunkSample& sample,
+    int level) {
+  std::span<const uint8_t> bytes = dictionary.bytes();
+  const size_t header = ZDICT_getDictHeaderSize(bytes.data(), bytes.size());
+  if (ZDICT_isError(header) || header >= bytes.size()) {
+    return absl::FailedPreconditionError("the dictionary has no content to shrink");
+  }
+  content_bytes = std::min(content_bytes, bytes.size() - header);
+  std::span<const uint8_t> content = bytes.subspan(bytes.size() - content_bytes);
+  // The entropy tables come from compressing the sample with the new content; a quarter
+  // of the sample's chunks give the same tables at a quarter of the cost.
+  ChunkSample tables;
+  size_t offset = 0;
+  for (size_t i = 0; i < sample.count(); ++i) {
+    if (i % 4 == 0) tables.Add({sample.bytes.data() + offset, sample.chunk_sizes[i]});
+    offset += sample.chunk_sizes[i];
+  }
+  std::vector<uint8_t> out(content_bytes + (64 << 10));
+  ZDICT_params_t params = {};
+  params.compressionLevel = level;
+  std::vector<size_t> sizes(tables.chunk_sizes.begin(), tables.chunk_sizes.end());
+  const size_t n = ZDICT_finalizeDictionary(out.data(), out.size(), content.data(),
+                                            content.size(), tables.bytes.data(), sizes.data(),
+                                            static_cast<unsigned>(sizes.size()), params);
+  if (ZDICT_isError(n)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "zstd could not finalize a %s dictionary: %s", Bytes(content_bytes),
+        ZDICT_getErrorName(n)));
+  }
+  out.resize(n);
+  return CompressionDictionary::Create(out, level);
+}
+
 absl::StatusOr<uint64_t> EstimateStoredBytes(const ChunkSample& sample, int level,
                                              const CompressionDictionary* dictionary) {
   LAZYSNAP_ASSIGN_OR_RETURN(ChunkCompressor compressor, ChunkCompressor::Create(level));
@@ -229,38 +270,142 @@ absl::StatusOr<TrainedDictionary> TrainDictionary(ImageSource& source, uint32_t 
     offset += sample.chunk_sizes[i];
     (i % kEvaluationStride == kEvaluationStride - 1 ? evaluation : training).Add(chunk);
   }
-  auto dictionary =
-      BuildDictionary(training, options.dictionary_size_bytes, level, options.threads);
-  if (absl::IsFailedPrecondition(dictionary.status())) {
-    return finish(std::string(dictionary.status().message()));
-  }
-  if (!dictionary.ok()) return dictionary.status();
-
   result.evaluation_chunks = evaluation.count();
   result.evaluation_bytes = evaluation.bytes.size();
   LAZYSNAP_ASSIGN_OR_RETURN(result.evaluation_stored_without,
                             EstimateStoredBytes(evaluation, level, nullptr));
-  LAZYSNAP_ASSIGN_OR_RETURN(result.evaluation_stored_with,
-                            EstimateStoredBytes(evaluation, level, dictionary->get()));
-  const double saving_per_byte =
-      (static_cast<double>(result.evaluation_stored_without) -
-       static_cast<double>(result.evaluation_stored_with)) /
-      static_cast<double>(result.evaluation_bytes);
   // The share of the image the writer will compress: sampled chunks that were neither
   // zero nor repeats, out of all chunks looked at.
   const double compressed_share =
       static_cast<double>(sample.count()) / static_cast<double>(sample.chunks_examined);
-  const double projected =
-      saving_per_byte * compressed_share * static_cast<double>(sample.image_bytes);
+  // Project projects bytes saved on the evaluation sample onto the whole image.
+  auto project = [&](double saved_bytes) {
+    return saved_bytes / static_cast<double>(result.evaluation_bytes) * compressed_share *
+           static_cast<double>(sample.image_bytes);
+  };
+
+  std::vector<std::shared_ptr<const CompressionDictionary>> candidates;
+  auto evaluate = [&](std::shared_ptr<const CompressionDictionary> d) -> absl::Status {
+    DictionaryCandidate c;
+    // What the dictionary costs in the file: compressed when large (format 1.2).
+    LAZYSNAP_ASSIGN_OR_RETURN(DictionaryPayload payload, ChooseDictionaryPayload(d->bytes()));
+    c.dictionary_bytes = d->bytes().size();
+    c.stored_dictionary_bytes = payload.bytes.size();
+    LAZYSNAP_ASSIGN_OR_RETURN(c.evaluation_stored_with,
+                              EstimateStoredBytes(evaluation, level, d.get()));
+    c.projected_net_saving_bytes =
+        static_cast<int64_t>(project(static_cast<double>(result.evaluation_stored_without) -
+                                     static_cast<double>(c.evaluation_stored_with))) -
+        static_cast<int64_t>(c.stored_dictionary_bytes);
+    result.candidates.push_back(c);
+    candidates.push_back(std::move(d));
+    return absl::OkStatus();
+  };
+
+  // The small dictionary. When larger ones may follow it is trained on every other
+  // training chunk: it does not need more, and training time grows with the sample.
+  const size_t small_size =
+      std::min<size_t>(options.dictionary_size_bytes, kMinCandidateDictionarySizeBytes);
+  const bool larger_allowed = options.dictionary_size_bytes > kMinCandidateDictionarySizeBytes;
+  ChunkSample small_training;
+  if (larger_allowed) {
+    size_t offset = 0;
+    for (size_t i = 0; i < training.count(); ++i) {
+      if (i % 2 == 0) small_training.Add({training.bytes.data() + offset, training.chunk_sizes[i]});
+      offset += training.chunk_sizes[i];
+    }
+  }
+  auto small = BuildDictionary(larger_allowed ? small_training : training, small_size, level,
+                               options.threads);
+  if (absl::IsFailedPrecondition(small.status())) {
+    return finish(std::string(small.status().message()));
+  }
+  if (!small.ok()) return small.status();
+  LAZYSNAP_RETURN_IF_ERROR(evaluate(std::move(*small)));
+
+  // Larger dictionaries pay only on images that repeat content farther apart than a small
+  // dictionary can hold, and training them costs several times more. A cheap probe says
+  // whether the image is one: the evaluation chunks compressed with (up to) the last
+  // kProbeContentBytes of the training sample as raw content, which is roughly what the
+  // largest dictionary could offer. Below kProbeMinGainBytes of projected gain over the
+  // small dictionary no larger one is trained.
+  if (larger_allowed && training.bytes.size() >= 4 * kMinCandidateDictionarySizeBytes) {
+    // Training chunks spread over the whole sample (so over the whole image, whose
+    // regions can hold very different data), up to kProbeContentBytes.
+    const size_t stride =
+        std::max<size_t>(1, (training.bytes.size() + kProbeContentBytes - 1) / kProbeContentBytes);
+    std::vector<uint8_t> content;
+    content.reserve(std::min<size_t>(training.bytes.size(), kProbeContentBytes) + kMaxChunkBytes);
+    size_t offset = 0;
+    for (size_t i = 0; i < training.count(); ++i) {
+      if (i % stride == 0) {
+        content.insert(content.end(), training.bytes.begin() + offset,
+                       training.bytes.begin() + offset + training.chunk_sizes[i]);
+      }
+      offset += training.chunk_sizes[i];
+    }
+    LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<const CompressionDictionary> probe,
+                              CompressionDictionary::CreateFromContent(content));
+    LAZYSNAP_ASSIGN_OR_RETURN(result.probe_stored_with,
+                              EstimateStoredBytes(evaluation, level, probe.get()));
+    const double probe_gain =
+        project(static_cast<double>(result.candidates[0].evaluation_stored_with) -
+                static_cast<double>(result.probe_stored_with));
+    result.probe_projected_gain_bytes = probe_gain > 0 ? static_cast<uint64_t>(probe_gain) : 0;
+  }
+  if (result.probe_projected_gain_bytes > kProbeMinGainBytes) {
+    // A dictionary larger than a quarter of what it is trained on is mostly the sample
+    // itself: the largest size is capped there.
+    const size_t largest =
+        std::min<size_t>(options.dictionary_size_bytes,
+                         std::max<size_t>(training.bytes.size() / 4, 4 * small_size));
+    auto large = BuildDictionary(training, largest, level, options.threads);
+    if (large.ok()) {
+      // Its tails, from four times the small size up, fourfold, are candidates too.
+      for (size_t size = 4 * small_size; size + size / 2 <= (*large)->bytes().size();
+           size *= 4) {
+        auto tail = ShrinkDictionary(**large, size, training, level);
+        if (absl::IsFailedPrecondition(tail.status())) continue;
+        if (!tail.ok()) return tail.status();
+        LAZYSNAP_RETURN_IF_ERROR(evaluate(std::move(*tail)));
+      }
+      LAZYSNAP_RETURN_IF_ERROR(evaluate(std::move(*large)));
+    } else if (!absl::IsFailedPrecondition(large.status())) {
+      return large.status();
+    }
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < result.candidates.size(); ++i) {
+    if (result.candidates[i].projected_net_saving_bytes >
+        result.candidates[best].projected_net_saving_bytes) {
+      best = i;
+    }
+  }
+  // Without the held-out check ("always"), the largest candidate is used.
+  if (!options.only_if_it_pays) best = candidates.size() - 1;
+  const DictionaryCandidate& chosen = result.candidates[best];
+  result.evaluation_stored_with = chosen.evaluation_stored_with;
+  const int64_t projected = chosen.projected_net_saving_bytes +
+                            static_cast<int64_t>(chosen.stored_dictionary_bytes);
   result.projected_saving_bytes = projected > 0 ? static_cast<uint64_t>(projected) : 0;
-  const size_t dictionary_bytes = (*dictionary)->bytes().size();
-  if (options.only_if_it_pays && result.projected_saving_bytes <= dictionary_bytes) {
+  if (options.only_if_it_pays && chosen.projected_net_saving_bytes <= 0) {
     return finish(absl::StrFormat(
         "a %s dictionary would save about %s on this image, not more than its own size",
-        Bytes(dictionary_bytes), Bytes(result.projected_saving_bytes)));
+        Bytes(chosen.dictionary_bytes), Bytes(result.projected_saving_bytes)));
   }
-  result.dictionary = std::move(*dictionary);
-  return finish("");
+  result.dictionary = std::move(candidates[best]);
+  std::string tried;
+  for (const DictionaryCandidate& c : result.candidates) {
+    absl::StrAppendFormat(&tried, "%s%s (%s%s)", tried.empty() ? "" : ", ",
+                          Bytes(c.dictionary_bytes), c.projected_net_saving_bytes < 0 ? "-" : "+",
+                          Bytes(static_cast<uint64_t>(std::abs(c.projected_net_saving_bytes))));
+  }
+  return finish(absl::StrFormat(
+      "dictionary sizes tried, with the projected saving net of their size: %s; far-repeat "
+      "probe: %s", tried,
+      result.probe_stored_with == 0
+          ? std::string("not run")
+          : absl::StrFormat("+%s over the smallest", Bytes(result.probe_projected_gain_bytes))));
 }
 
 }  // namespace lazysnap

@@ -9,6 +9,13 @@
 // writer stores as nothing), trains on most of them with zstd's dictionary builder
 // (fastCover), and measures the rest with and without the result: a dictionary that would
 // not save more bytes than its own size is not used.
+//
+// The right size depends on the image: a heap that repeats content hundreds of KiB apart
+// (rendered pages from a few hundred templates, say) needs a dictionary that holds all of
+// it, while on most heaps anything above 64 KiB costs more file bytes than it saves
+// (bench/results/corpus.md). So the trainer builds one dictionary of the largest size
+// allowed and also tries its smaller tails (fastCover puts its best segments last), and
+// keeps the candidate whose projected saving exceeds its stored size by the most.
 #ifndef LAZYSNAP_SNAPSHOT_FORMAT_DICTIONARY_TRAINER_H_
 #define LAZYSNAP_SNAPSHOT_FORMAT_DICTIONARY_TRAINER_H_
 
@@ -25,15 +32,20 @@
 
 namespace lazysnap {
 
-// Defaults, chosen by measurement (bench/results/dictionary.md).
-inline constexpr size_t kDefaultDictionarySizeBytes = 64 << 10;
-inline constexpr uint64_t kDefaultDictionarySampleBytes = 8 << 20;
+// Defaults, chosen by measurement (bench/results/dictionary.md, bench/results/corpus.md).
+// kDefaultDictionarySizeBytes is the largest candidate; the smallest is
+// kMinCandidateDictionarySizeBytes, and every fourfold size between them is tried.
+inline constexpr size_t kDefaultDictionarySizeBytes = 2 << 20;
+inline constexpr size_t kMinCandidateDictionarySizeBytes = 64 << 10;
+inline constexpr uint64_t kDefaultDictionarySampleBytes = 16 << 20;
 // zstd refuses dictionaries smaller than this (ZDICT_DICTSIZE_MIN).
 inline constexpr size_t kMinDictionarySizeBytes = 256;
 
 struct DictionaryTrainingOptions {
   // dictionary_size_bytes: the largest dictionary to build, at most
-  // format::kMaxDictionarySizeBytes; 0 means no dictionary.
+  // format::kMaxDictionarySizeBytes; 0 means no dictionary. Smaller candidates (from
+  // kMinCandidateDictionarySizeBytes up, fourfold) are tried too; a size at or below
+  // kMinCandidateDictionarySizeBytes is the only candidate.
   size_t dictionary_size_bytes = kDefaultDictionarySizeBytes;
   // sample_bytes: how many image bytes (whole non-zero chunks) are read and trained on.
   // Training time grows with it (about 0.2 to 0.4 s for the default on one core), and it
@@ -82,11 +94,26 @@ absl::StatusOr<ChunkSample> SampleChunks(ImageSource& source, uint32_t chunk_siz
 absl::StatusOr<std::shared_ptr<const CompressionDictionary>> BuildDictionary(
     const ChunkSample& sample, size_t dictionary_size_bytes, int level, int threads);
 
+// ShrinkDictionary makes a dictionary of the last `content_bytes` of `dictionary`'s content
+// (where fastCover puts its best segments), with entropy tables computed on `sample`, and
+// prepares it for `level`. FailedPrecondition when zstd cannot finalize it.
+absl::StatusOr<std::shared_ptr<const CompressionDictionary>> ShrinkDictionary(
+    const CompressionDictionary& dictionary, size_t content_bytes, const ChunkSample& sample,
+    int level);
+
 // EstimateStoredBytes compresses every chunk of `sample` at `level` with `dictionary`
 // (nullptr: none) and returns the bytes the writer would store for them (a chunk that
 // does not compress well enough counts at its full length, see StoresRaw).
 absl::StatusOr<uint64_t> EstimateStoredBytes(const ChunkSample& sample, int level,
                                              const CompressionDictionary* dictionary);
+
+// DictionaryCandidate: one size TrainDictionary tried.
+struct DictionaryCandidate {
+  uint64_t dictionary_bytes = 0;
+  uint64_t stored_dictionary_bytes = 0;  // in the file (ChooseDictionaryPayload)
+  uint64_t evaluation_stored_with = 0;  // the evaluation sample compressed with it
+  int64_t projected_net_saving_bytes = 0;  // projected saving minus the stored size
+};
 
 // TrainedDictionary: the outcome of TrainDictionary.
 struct TrainedDictionary {
@@ -104,11 +131,19 @@ struct TrainedDictionary {
   // Projected saving over the whole image: evaluation saving scaled by the share of the
   // image that is non-zero. The dictionary is used when this exceeds its size.
   uint64_t projected_saving_bytes = 0;
+  // Every size tried, smallest first; the chosen one has the largest net saving.
+  std::vector<DictionaryCandidate> candidates;
+  // The probe for far repeats: the evaluation sample compressed with the training sample
+  // as raw content (0: not probed), and its projected gain over the small dictionary.
+  // Larger dictionaries are trained only when that gain is large.
+  uint64_t probe_stored_with = 0;
+  uint64_t probe_projected_gain_bytes = 0;
   double seconds = 0;
 };
 
 // TrainDictionary samples `source` (SampleChunks), trains on seven in eight of the
-// sampled chunks (BuildDictionary), and evaluates on the eighth. It returns no dictionary,
+// sampled chunks (BuildDictionary), and evaluates each candidate size (the dictionary and
+// its ShrinkDictionary tails) on the eighth. It returns no dictionary,
 // with a note, when options.dictionary_size_bytes is 0, when the source is a stream (no
 // random access: the writer reads a stream once, in order), when the image has too little
 // non-zero data to train on, or when the dictionary would not pay for itself; with

@@ -38,6 +38,15 @@ constexpr size_t kTrailerTablesChecksumOffset = 40;
 constexpr size_t kTrailerChecksumOffset = 48;
 constexpr size_t kTrailerMagicOffset = 56;
 
+// Parent section payload offsets.
+constexpr size_t kParentIdOffset = 0;
+constexpr size_t kParentHeaderChecksumOffset = 16;
+constexpr size_t kParentTrailerChecksumOffset = 24;
+constexpr size_t kParentFileSizeOffset = 32;
+constexpr size_t kParentDepthOffset = 40;
+constexpr size_t kParentNameLengthOffset = 44;
+constexpr size_t kParentReservedOffset = 48;
+
 absl::Status HeaderError(std::string_view file, std::string_view reason) {
   return absl::DataLossError(absl::StrFormat("%s: header: %s", file, reason));
 }
@@ -65,6 +74,10 @@ void EncodeHeader(const Header& header, std::span<uint8_t, kHeaderSizeBytes> out
 
 uint64_t HeaderChecksum(std::span<const uint8_t, kHeaderSizeBytes> bytes) {
   return LoadLe<uint64_t>(bytes.data() + kHeaderChecksumOffset);
+}
+
+uint64_t TrailerChecksum(std::span<const uint8_t, kTrailerSizeBytes> bytes) {
+  return LoadLe<uint64_t>(bytes.data() + kTrailerChecksumOffset);
 }
 
 absl::StatusOr<Header> DecodeHeader(std::span<const uint8_t, kHeaderSizeBytes> bytes,
@@ -259,12 +272,68 @@ absl::StatusOr<Section> DecodeSection(std::span<const uint8_t, kSectionEntrySize
   return section;
 }
 
+std::vector<uint8_t> EncodeParentSection(const ParentReference& parent) {
+  std::vector<uint8_t> out(ParentSectionSizeBytes(parent), 0);
+  uint8_t* p = out.data();
+  std::memcpy(p + kParentIdOffset, parent.snapshot_id.data(), parent.snapshot_id.size());
+  StoreLe<uint64_t>(p + kParentHeaderChecksumOffset, parent.header_checksum);
+  StoreLe<uint64_t>(p + kParentTrailerChecksumOffset, parent.trailer_checksum);
+  StoreLe<uint64_t>(p + kParentFileSizeOffset, parent.file_size_bytes);
+  StoreLe<uint32_t>(p + kParentDepthOffset, parent.chain_depth);
+  StoreLe<uint32_t>(p + kParentNameLengthOffset, static_cast<uint32_t>(parent.name.size()));
+  std::memcpy(p + kParentSectionFixedSizeBytes, parent.name.data(), parent.name.size());
+  return out;
+}
+
+absl::StatusOr<ParentReference> DecodeParentSection(std::span<const uint8_t> payload,
+                                                    std::string_view file) {
+  auto error = [&](std::string_view reason) {
+    return absl::DataLossError(absl::StrFormat("%s: parent section: %s", file, reason));
+  };
+  if (payload.size() < kParentSectionFixedSizeBytes) {
+    return error(absl::StrFormat("%d bytes, shorter than the %d-byte fixed part",
+                                 payload.size(), kParentSectionFixedSizeBytes));
+  }
+  const uint8_t* p = payload.data();
+  ParentReference parent;
+  std::memcpy(parent.snapshot_id.data(), p + kParentIdOffset, parent.snapshot_id.size());
+  parent.header_checksum = LoadLe<uint64_t>(p + kParentHeaderChecksumOffset);
+  parent.trailer_checksum = LoadLe<uint64_t>(p + kParentTrailerChecksumOffset);
+  parent.file_size_bytes = LoadLe<uint64_t>(p + kParentFileSizeOffset);
+  parent.chain_depth = LoadLe<uint32_t>(p + kParentDepthOffset);
+  const uint32_t name_length = LoadLe<uint32_t>(p + kParentNameLengthOffset);
+  if (name_length > kMaxParentNameBytes) {
+    return error(absl::StrFormat("name length %d is more than the limit %d", name_length,
+                                 kMaxParentNameBytes));
+  }
+  if (payload.size() != kParentSectionFixedSizeBytes + name_length) {
+    return error(absl::StrFormat("%d bytes, expected %d (64 + the name's %d)", payload.size(),
+                                 kParentSectionFixedSizeBytes + name_length, name_length));
+  }
+  if (!std::all_of(p + kParentReservedOffset, p + kParentSectionFixedSizeBytes,
+                   [](uint8_t b) { return b == 0; })) {
+    return error("reserved bytes 48-63 are not zero");
+  }
+  if (parent.chain_depth < 1 || parent.chain_depth > kMaxChainDepth) {
+    return error(absl::StrFormat("chain depth %d is not in [1, %d]", parent.chain_depth,
+                                 kMaxChainDepth));
+  }
+  parent.name.assign(reinterpret_cast<const char*>(p + kParentSectionFixedSizeBytes),
+                     name_length);
+  if (parent.name.find('\0') != std::string::npos) return error("the name contains a NUL byte");
+  if (!parent.name.empty() && parent.name[0] == '/') {
+    return error("the name is an absolute path (it must be relative to the snapshot)");
+  }
+  return parent;
+}
+
 std::string_view ChunkKindName(ChunkKind kind) {
   switch (kind) {
     case ChunkKind::kZero: return "zero";
     case ChunkKind::kCompressed: return "compressed";
     case ChunkKind::kRaw: return "raw";
     case ChunkKind::kDuplicate: return "duplicate";
+    case ChunkKind::kParent: return "parent";
   }
   return "unknown";
 }

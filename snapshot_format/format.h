@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -19,7 +21,14 @@ namespace lazysnap::format {
 // Format version, independent of the software release. Readers reject another major and a
 // newer minor (FORMAT.md, "Versioning").
 inline constexpr uint16_t kMajorVersion = 1;
-inline constexpr uint16_t kMinorVersion = 0;
+// The newest minor version this code reads. Writers record the lowest minor version that
+// describes their file: kBaseMinorVersion (every 1.0 reader reads it) unless the file uses
+// a later feature: a parent section (kParentMinorVersion, 1.1), a compressed dictionary
+// section (kMinorVersionCompressedDictionary, 1.2).
+inline constexpr uint16_t kMinorVersion = 2;
+inline constexpr uint16_t kBaseMinorVersion = 0;
+inline constexpr uint16_t kParentMinorVersion = 1;
+inline constexpr uint16_t kMinorVersionCompressedDictionary = 2;
 
 inline constexpr size_t kHeaderSizeBytes = 64;
 inline constexpr size_t kTrailerSizeBytes = 64;
@@ -43,6 +52,10 @@ inline constexpr uint32_t kMaxPageSizeBytes = 1 << 30;
 inline constexpr uint32_t kMaxRegionCount = 1 << 20;
 inline constexpr uint32_t kMaxSectionCount = 1 << 10;
 inline constexpr uint64_t kMaxDictionarySizeBytes = 16 << 20;
+// Incremental snapshots (1.1): a chain holds at most kMaxChainDepth + 1 snapshots.
+inline constexpr uint32_t kMaxChainDepth = 31;
+inline constexpr size_t kParentSectionFixedSizeBytes = 64;
+inline constexpr uint32_t kMaxParentNameBytes = 4096;
 
 // Codec of compressed chunks and of the dictionary.
 enum class Codec : uint8_t { kZstd = 1 };
@@ -52,7 +65,7 @@ enum class ChecksumAlgorithm : uint8_t { kXxh3_64 = 1 };
 // Header: the first 64 bytes of the file; static for the whole write.
 struct Header {
   uint16_t major_version = kMajorVersion;
-  uint16_t minor_version = kMinorVersion;
+  uint16_t minor_version = kBaseMinorVersion;  // the writer raises it to what the file needs
   uint32_t page_size_bytes = 4096;
   uint32_t chunk_size_bytes = 32 << 10;
   Codec codec = Codec::kZstd;
@@ -115,6 +128,8 @@ std::optional<uint64_t> BytesAfterTrailer(std::span<const uint8_t> tail, uint64_
 
 // HeaderChecksum returns the checksum field of an encoded header (no validation).
 uint64_t HeaderChecksum(std::span<const uint8_t, kHeaderSizeBytes> bytes);
+// TrailerChecksum returns the checksum field of an encoded trailer (no validation).
+uint64_t TrailerChecksum(std::span<const uint8_t, kTrailerSizeBytes> bytes);
 
 // Region: one contiguous range of guest memory, stored at `image_offset_bytes` of the
 // flat image. Chunks never cross a region boundary.
@@ -134,9 +149,17 @@ absl::StatusOr<Region> DecodeRegion(std::span<const uint8_t, kRegionEntrySizeByt
 enum class SectionType : uint32_t {
   kDictionary = 1,  // a zstd dictionary chunks may reference by slot
   kWorkingSet = 2,  // reserved: a recorded working set (optional)
-  kParent = 3,      // reserved: the parent of an incremental snapshot (required)
+  kParent = 3,      // the parent of an incremental snapshot (required; 1.1)
+  kCompressedDictionary = 4,  // 1.2: a dictionary stored as one zstd frame (required)
 };
 inline constexpr uint16_t kSectionFlagRequired = 1 << 0;
+
+// IsDictionarySection is true for the section types that hold a dictionary (stored as it
+// is, or compressed).
+constexpr bool IsDictionarySection(uint32_t type) {
+  return type == static_cast<uint32_t>(SectionType::kDictionary) ||
+         type == static_cast<uint32_t>(SectionType::kCompressedDictionary);
+}
 
 struct Section {
   uint32_t type = 0;  // a SectionType, or a type this reader does not know
@@ -151,14 +174,42 @@ void EncodeSection(const Section& section, std::span<uint8_t, kSectionEntrySizeB
 absl::StatusOr<Section> DecodeSection(std::span<const uint8_t, kSectionEntrySizeBytes> bytes,
                                       uint32_t index, std::string_view file);
 
+// ParentReference: the payload of a parent section (1.1): which snapshot an incremental
+// snapshot's kind-parent chunks come from, named by identity, and where it was.
+struct ParentReference {
+  std::array<uint8_t, 16> snapshot_id = {};
+  uint64_t header_checksum = 0;
+  uint64_t trailer_checksum = 0;
+  uint64_t file_size_bytes = 0;
+  uint32_t chain_depth = 0;  // of the snapshot holding the section: 1..kMaxChainDepth
+  // The parent's path relative to the directory of the file holding the section (a hint;
+  // empty when unknown).
+  std::string name;
+  friend bool operator==(const ParentReference&, const ParentReference&) = default;
+};
+
+// ParentSectionSizeBytes is the exact encoded size of `parent`.
+inline size_t ParentSectionSizeBytes(const ParentReference& parent) {
+  return kParentSectionFixedSizeBytes + parent.name.size();
+}
+
+// EncodeParentSection returns the payload, exactly ParentSectionSizeBytes(parent) bytes.
+std::vector<uint8_t> EncodeParentSection(const ParentReference& parent);
+
+// DecodeParentSection checks a parent section's payload on its own (length, reserved
+// bytes, depth range, name rules): DataLoss naming `file` otherwise.
+absl::StatusOr<ParentReference> DecodeParentSection(std::span<const uint8_t> payload,
+                                                    std::string_view file);
+
 // How a chunk is stored.
 enum class ChunkKind : uint8_t {
   kZero = 0,        // all zero bytes; nothing stored
   kCompressed = 1,  // one zstd frame at `location`
   kRaw = 2,         // the bytes themselves at `location` (incompressible)
   kDuplicate = 3,   // same bytes as the earlier chunk number `location`
+  kParent = 4,      // same bytes as the parent's chunk number `location` (1.1)
 };
-inline constexpr uint8_t kMaxChunkKind = 3;
+inline constexpr uint8_t kMaxChunkKind = 4;
 
 std::string_view ChunkKindName(ChunkKind kind);
 
@@ -167,9 +218,11 @@ struct IndexEntry {
   ChunkKind kind = ChunkKind::kZero;
   uint8_t dictionary_slot = 0;  // 0: none
   uint32_t stored_length_bytes = 0;
-  uint64_t location = 0;  // file offset (compressed, raw) or chunk number (duplicate)
+  // File offset (compressed, raw) or chunk number (duplicate: in this file; parent: in the
+  // parent).
+  uint64_t location = 0;
   uint64_t checksum = 0;  // XXH3-64 of the uncompressed chunk; 0 for zero chunks
-  // XXH3-64 of the stored bytes (compressed, raw); 0 for zero and duplicate chunks.
+  // XXH3-64 of the stored bytes (compressed, raw); 0 for zero, duplicate, parent chunks.
   uint64_t stored_checksum = 0;
 };
 

@@ -49,8 +49,22 @@ TEST(Header, EveryFlippedBitIsDataLossOrNotASnapshot) {
   }
 }
 
+TEST(Header, WritersDefaultToTheBaseMinorVersionAndReadersAcceptEveryKnownOne) {
+  EXPECT_EQ(Header{}.minor_version, kBaseMinorVersion);
+  for (uint16_t minor = 0; minor <= kMinorVersion; ++minor) {
+    Header header;
+    header.minor_version = minor;
+    uint8_t bytes[kHeaderSizeBytes];
+    EncodeHeader(header, bytes);
+    auto decoded = DecodeHeader(bytes, "f");
+    ASSERT_TRUE(decoded.ok()) << "1." << minor << ": " << decoded.status();
+    EXPECT_EQ(decoded->minor_version, minor);
+  }
+}
+
 TEST(Header, NewerVersionsAreUnimplemented) {
-  for (auto [major, minor] : {std::pair<uint16_t, uint16_t>{2, 0}, {1, 1}}) {
+  for (auto [major, minor] :
+       {std::pair<uint16_t, uint16_t>{2, 0}, {1, static_cast<uint16_t>(kMinorVersion + 1)}}) {
     Header header;
     header.major_version = major;
     header.minor_version = minor;
@@ -58,6 +72,18 @@ TEST(Header, NewerVersionsAreUnimplemented) {
     EncodeHeader(header, bytes);
     auto decoded = DecodeHeader(bytes, "f");
     EXPECT_TRUE(absl::IsUnimplemented(decoded.status())) << decoded.status();
+  }
+}
+
+TEST(Header, EveryKnownMinorVersionDecodes) {
+  for (uint16_t minor = 0; minor <= kMinorVersion; ++minor) {
+    Header header;
+    header.minor_version = minor;
+    uint8_t bytes[kHeaderSizeBytes];
+    EncodeHeader(header, bytes);
+    auto decoded = DecodeHeader(bytes, "f");
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->minor_version, minor);
   }
 }
 
@@ -150,6 +176,86 @@ TEST(IndexEntry, RoundTrips) {
   EXPECT_EQ(decoded.stored_length_bytes, 777u);
   EXPECT_EQ(decoded.location, 1ull << 40);
   EXPECT_EQ(decoded.checksum, 0x1122334455667788ull);
+}
+
+TEST(IndexEntry, ParentKindHasAName) {
+  EXPECT_EQ(static_cast<uint8_t>(ChunkKind::kParent), kMaxChunkKind);
+  EXPECT_EQ(ChunkKindName(ChunkKind::kParent), "parent");
+}
+
+ParentReference SomeParent() {
+  ParentReference parent;
+  for (size_t i = 0; i < parent.snapshot_id.size(); ++i) parent.snapshot_id[i] = 0x10 + i;
+  parent.header_checksum = 0x0102030405060708ull;
+  parent.trailer_checksum = 0x1112131415161718ull;
+  parent.file_size_bytes = 123456;
+  parent.chain_depth = 3;
+  parent.name = "../base/vm.lzs";
+  return parent;
+}
+
+TEST(ParentSection, RoundTripsWithItsExactSize) {
+  const ParentReference parent = SomeParent();
+  std::vector<uint8_t> bytes = EncodeParentSection(parent);
+  ASSERT_EQ(bytes.size(), ParentSectionSizeBytes(parent));
+  ASSERT_EQ(bytes.size(), kParentSectionFixedSizeBytes + parent.name.size());
+  auto decoded = DecodeParentSection(bytes, "f");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, parent);
+
+  ParentReference unnamed = parent;
+  unnamed.name.clear();
+  decoded = DecodeParentSection(EncodeParentSection(unnamed), "f");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, unnamed);
+}
+
+TEST(ParentSection, FieldsAtTheOffsetsFormatMdGives) {
+  std::vector<uint8_t> bytes = EncodeParentSection(SomeParent());
+  EXPECT_EQ(bytes[0], 0x10);
+  EXPECT_EQ(bytes[15], 0x1f);
+  EXPECT_EQ(bytes[16], 0x08);  // header checksum, little-endian
+  EXPECT_EQ(bytes[24], 0x18);  // trailer checksum
+  EXPECT_EQ(bytes[32], 123456 & 0xff);
+  EXPECT_EQ(bytes[40], 3);   // chain depth
+  EXPECT_EQ(bytes[44], 14);  // name length
+  EXPECT_EQ(bytes[64], '.');
+}
+
+TEST(ParentSection, EveryRuleOnItsOwnIsDataLossNamingTheFile) {
+  const std::vector<uint8_t> good = EncodeParentSection(SomeParent());
+  auto refused = [](std::vector<uint8_t> bytes, std::string_view reason) {
+    auto decoded = DecodeParentSection(bytes, "child.lzs");
+    EXPECT_TRUE(absl::IsDataLoss(decoded.status())) << reason << ": " << decoded.status();
+    EXPECT_NE(decoded.status().message().find("child.lzs"), absl::string_view::npos);
+    EXPECT_NE(decoded.status().message().find(absl::string_view(reason.data(), reason.size())), absl::string_view::npos)
+        << decoded.status();
+  };
+  refused(std::vector<uint8_t>(good.begin(), good.begin() + 63), "shorter than");
+  std::vector<uint8_t> longer = good;
+  longer.push_back('x');
+  refused(longer, "expected");
+  std::vector<uint8_t> shorter(good.begin(), good.end() - 1);
+  refused(shorter, "expected");
+  for (size_t reserved = 48; reserved < 64; ++reserved) {
+    std::vector<uint8_t> bytes = good;
+    bytes[reserved] = 1;
+    refused(bytes, "reserved");
+  }
+  for (uint32_t depth : {0u, kMaxChainDepth + 1, 0xffffffffu}) {
+    ParentReference parent = SomeParent();
+    parent.chain_depth = depth;
+    refused(EncodeParentSection(parent), "chain depth");
+  }
+  ParentReference parent = SomeParent();
+  parent.name = std::string("a\0b", 3);
+  refused(EncodeParentSection(parent), "NUL");
+  parent.name = "/etc/vm.lzs";
+  refused(EncodeParentSection(parent), "absolute");
+  parent.name = std::string(kMaxParentNameBytes + 1, 'a');
+  refused(EncodeParentSection(parent), "more than the limit");
+  parent.name = std::string(kMaxParentNameBytes, 'a');
+  EXPECT_TRUE(DecodeParentSection(EncodeParentSection(parent), "f").ok());
 }
 
 TEST(ChunkCount, RoundsUp) {

@@ -2,7 +2,6 @@
 // through the reader fuzz target, built with the normal toolchain: a regression shows up
 // as a crash or an abort from the target's consistency checks. Under --config=asan the
 // replay also catches the memory errors libFuzzer's build would.
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -23,28 +22,9 @@ namespace {
 
 std::string CorpusDirectory() { return testing::RunfilesPath("snapshot_format/testdata/fuzz_corpus"); }
 
-std::vector<std::string> CorpusFiles(const std::string& directory, std::error_code& error) {
-  std::vector<std::string> files;
-  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end;
-       it.increment(error)) {
-    if (it->is_regular_file(error)) files.push_back(it->path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 TEST(ReaderFuzzerCorpus, EveryInputRunsWithoutCrashing) {
-  const std::string directory = CorpusDirectory();
-  std::error_code error;
-  std::vector<std::string> files = CorpusFiles(directory, error);
-  ASSERT_FALSE(error) << directory << ": " << error.message();
-  ASSERT_FALSE(files.empty()) << directory << " holds no corpus files";
-  for (const std::string& file : files) {
-    SCOPED_TRACE(file);
-    auto bytes = ReadFileToString(file);
-    ASSERT_TRUE(bytes.ok()) << bytes.status();
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
-  }
+  absl::Status replayed = testing::ReplayCorpus(CorpusDirectory(), &LLVMFuzzerTestOneInput);
+  EXPECT_TRUE(replayed.ok()) << replayed;
 }
 
 // Seeds named "seed-valid_*" are snapshots the reader must accept: if a change made
@@ -52,16 +32,21 @@ TEST(ReaderFuzzerCorpus, EveryInputRunsWithoutCrashing) {
 TEST(ReaderFuzzerCorpus, ValidSeedsOpen) {
   const std::string directory = CorpusDirectory();
   std::error_code error;
-  std::vector<std::string> files = CorpusFiles(directory, error);
+  std::vector<std::string> seeds = testing::ValidSeeds(directory, error);
   ASSERT_FALSE(error) << directory << ": " << error.message();
-  int valid = 0;
-  for (const std::string& file : files) {
-    if (std::filesystem::path(file).filename().string().rfind("seed-valid_", 0) != 0) continue;
-    ++valid;
-    auto reader = SnapshotReader::Open(file);
+  EXPECT_FALSE(seeds.empty()) << "no seed-valid_* files in " << directory;
+  for (const std::string& file : seeds) {
+    // A valid child opens with its parent, the seed of the name it records.
+    auto reader = SnapshotReader::Open(
+        file, {.resolve_parent = [](const RandomAccessFile& child,
+                                    const format::ParentReference& parent)
+                   -> absl::StatusOr<std::shared_ptr<const RandomAccessFile>> {
+          auto found = LocalFile::Open(ResolveRelativeName(child.name(), "seed-" + parent.name));
+          if (!found.ok()) return found.status();
+          return std::shared_ptr<const RandomAccessFile>(std::move(*found));
+        }});
     EXPECT_TRUE(reader.ok()) << file << ": " << reader.status();
   }
-  EXPECT_GT(valid, 0) << "no seed-valid_* files in " << directory;
 }
 
 }  // namespace

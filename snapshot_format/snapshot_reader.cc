@@ -22,6 +22,15 @@ namespace {
 
 using format::ChunkKind;
 
+// kSnapshotIdOffset: where the header keeps the snapshot id (FORMAT.md, "Header").
+constexpr size_t kSnapshotIdOffset = 40;
+
+std::string HexId(const std::array<uint8_t, 16>& id) {
+  std::string text;
+  for (uint8_t b : id) text += absl::StrFormat("%02x", b);
+  return text;
+}
+
 // AddOverflows sets *sum = a + b and returns true when that overflows.
 bool AddOverflows(uint64_t a, uint64_t b, uint64_t* sum) {
   return __builtin_add_overflow(a, b, sum);
@@ -34,11 +43,19 @@ SnapshotReader::~SnapshotReader() = default;
 absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(std::string_view path,
                                                                      OpenOptions options) {
   LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<LocalFile> file, LocalFile::Open(path));
+  if (!options.resolve_parent) options.resolve_parent = LocalParentResolver();
   return Open(std::shared_ptr<const RandomAccessFile>(std::move(file)), options);
 }
 
 absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(
     std::shared_ptr<const RandomAccessFile> file, OpenOptions options) {
+  std::vector<const SnapshotReader*> descendants;
+  return OpenInChain(std::move(file), options, descendants);
+}
+
+absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::OpenInChain(
+    std::shared_ptr<const RandomAccessFile> file, const OpenOptions& options,
+    std::vector<const SnapshotReader*>& descendants) {
   if (file == nullptr) return absl::InvalidArgumentError("SnapshotReader::Open: no file");
   std::unique_ptr<SnapshotReader> reader(new SnapshotReader());
   reader->file_ = std::move(file);
@@ -69,9 +86,18 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(
   auto trailer = format::DecodeTrailer(trailer_bytes, reader->header_checksum_, path);
   if (!trailer.ok()) return reader->DiagnoseTrailer(trailer.status());
   reader->trailer_ = *trailer;
+  reader->trailer_checksum_ = format::TrailerChecksum(trailer_bytes);
   LAZYSNAP_RETURN_IF_ERROR(reader->ValidateLayout());
   LAZYSNAP_RETURN_IF_ERROR(reader->LoadTables());
-  if (options.validate_index) LAZYSNAP_RETURN_IF_ERROR(reader->ValidateIndex());
+  reader->chain_.push_back(reader.get());
+  if (reader->parent_reference_.has_value()) {
+    LAZYSNAP_RETURN_IF_ERROR(reader->OpenParent(options, descendants));
+  }
+  // A child validates its index only after its parent is open: parent chunks are checked
+  // against the parent's entries.
+  if (options.validate_index && descendants.empty()) {
+    LAZYSNAP_RETURN_IF_ERROR(reader->ValidateIndex());
+  }
   return reader;
 }
 
@@ -88,6 +114,116 @@ absl::Status SnapshotReader::DiagnoseTrailer(const absl::Status& error) const {
       "file is %d bytes); the snapshot itself looks complete",
       path(), *extra, *extra == 1 ? " was" : "s were", file_size_bytes_ - *extra,
       file_size_bytes_));
+}
+
+absl::Status SnapshotReader::OpenParent(const OpenOptions& options,
+                                        std::vector<const SnapshotReader*>& descendants) {
+  const format::ParentReference& ref = *parent_reference_;
+  const std::string id = HexId(ref.snapshot_id);
+  const std::string where =
+      ref.name.empty() ? std::string("no name recorded")
+                       : absl::StrFormat("recorded as \"%s\"", ref.name);
+  // A cycle: the parent named is this snapshot or one below it in the chain. Valid files
+  // cannot form one (a parent's identity is fixed before its child is written), so this
+  // is a crafted or damaged file, or two snapshots given the same id.
+  for (const SnapshotReader* member : descendants) {
+    if (member->header_.snapshot_id == ref.snapshot_id) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s: the chain has a cycle: its parent section names snapshot id %s, which is "
+          "%s, a snapshot below it in the chain",
+          path(), id, member->path()));
+    }
+  }
+  if (header_.snapshot_id == ref.snapshot_id) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: the chain has a cycle: its parent section names its own snapshot id %s", path(),
+        id));
+  }
+  if (!options.resolve_parent) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: an incremental snapshot (parent snapshot id %s, %s), and no parent resolver "
+        "was given to find its parent",
+        path(), id, where));
+  }
+  auto found = options.resolve_parent(*file_, ref);
+  if (!found.ok()) {
+    return absl::Status(found.status().code(),
+                        absl::StrFormat("%s: its parent snapshot (id %s, %s) cannot be found: %s",
+                                        path(), id, where, found.status().message()));
+  }
+  std::shared_ptr<const RandomAccessFile> parent_file = std::move(*found);
+  if (parent_file == nullptr) {
+    return absl::NotFoundError(absl::StrFormat(
+        "%s: its parent snapshot (id %s, %s) cannot be found: the resolver returned no file",
+        path(), id, where));
+  }
+
+  // Identity first, from the candidate's two ends alone: opening a file that is not the
+  // parent would report that file's own troubles (its own missing parent, say) instead
+  // of the one that matters.
+  auto not_the_parent = [&](std::string_view reason) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is not the parent of %s (which names snapshot id %s, %s): %s; the parent was "
+        "replaced, rewritten, or another file was given",
+        parent_file->name(), path(), id, where, reason));
+  };
+  const uint64_t candidate_size = parent_file->size_bytes();
+  if (candidate_size < format::kHeaderSizeBytes + format::kTrailerSizeBytes) {
+    return not_the_parent(absl::StrFormat("it is %d bytes, too short to be a snapshot",
+                                          candidate_size));
+  }
+  uint8_t header_bytes[format::kHeaderSizeBytes];
+  uint8_t trailer_bytes[format::kTrailerSizeBytes];
+  LAZYSNAP_RETURN_IF_ERROR(parent_file->ReadAt(0, header_bytes));
+  LAZYSNAP_RETURN_IF_ERROR(
+      parent_file->ReadAt(candidate_size - format::kTrailerSizeBytes, trailer_bytes));
+  std::array<uint8_t, 16> candidate_id;
+  std::memcpy(candidate_id.data(), header_bytes + kSnapshotIdOffset, candidate_id.size());
+  if (candidate_id != ref.snapshot_id) {
+    return not_the_parent(absl::StrFormat("its snapshot id is %s", HexId(candidate_id)));
+  }
+  if (candidate_size != ref.file_size_bytes) {
+    return not_the_parent(absl::StrFormat(
+        "it has the same snapshot id, but it is %d bytes, the parent was %d", candidate_size,
+        ref.file_size_bytes));
+  }
+  if (format::HeaderChecksum(header_bytes) != ref.header_checksum ||
+      format::TrailerChecksum(trailer_bytes) != ref.trailer_checksum) {
+    return not_the_parent(absl::StrFormat(
+        "it has the same snapshot id, but its header or trailer checksum (%016x, %016x) "
+        "differs from the parent's (%016x, %016x)",
+        format::HeaderChecksum(header_bytes), format::TrailerChecksum(trailer_bytes),
+        ref.header_checksum, ref.trailer_checksum));
+  }
+
+  descendants.push_back(this);
+  auto parent = OpenInChain(std::move(parent_file), options, descendants);
+  descendants.pop_back();
+  if (!parent.ok()) {
+    // The parent's own message names the parent's file; say whose parent it is.
+    return absl::Status(parent.status().code(),
+                        absl::StrFormat("%s: its parent: %s", path(), parent.status().message()));
+  }
+  const SnapshotReader& p = **parent;
+  auto broken_chain = [&](std::string_view reason) {
+    return absl::DataLossError(absl::StrFormat("%s: broken chain: its parent %s %s", path(),
+                                               p.path(), reason));
+  };
+  if (p.chain_depth_ + 1 != ref.chain_depth) {
+    return broken_chain(absl::StrFormat("has chain depth %d, this snapshot says %d (expected %d)",
+                                        p.chain_depth_, ref.chain_depth, ref.chain_depth - 1));
+  }
+  if (p.header_.chunk_size_bytes != header_.chunk_size_bytes ||
+      p.header_.page_size_bytes != header_.page_size_bytes) {
+    return broken_chain(absl::StrFormat(
+        "has chunk size %d and page size %d, this snapshot %d and %d",
+        p.header_.chunk_size_bytes, p.header_.page_size_bytes, header_.chunk_size_bytes,
+        header_.page_size_bytes));
+  }
+  chain_depth_ = ref.chain_depth;
+  parent_ = std::move(*parent);
+  chain_.insert(chain_.end(), parent_->chain_.begin(), parent_->chain_.end());
+  return absl::OkStatus();
 }
 
 absl::Status SnapshotReader::ValidateLayout() {
@@ -252,11 +388,42 @@ absl::Status SnapshotReader::LoadSections(const uint8_t* table) {
         dictionaries_[section.slot] = std::move(*dictionary);
         break;
       }
+      case format::SectionType::kCompressedDictionary: {
+        // Format 1.2. Everything a dictionary section must be, plus: the file says 1.2,
+        // and the payload is one zstd frame whose recorded content size is within the
+        // dictionary limit (checked before the dictionary is allocated).
+        if (header_.minor_version < format::kMinorVersionCompressedDictionary) {
+          return section_error(absl::StrFormat(
+              "a compressed dictionary section in a format %d.%d file (it needs 1.%d)",
+              header_.major_version, header_.minor_version,
+              format::kMinorVersionCompressedDictionary));
+        }
+        if (section.slot == 0 || dictionaries_[section.slot] != nullptr) {
+          return section_error(
+              absl::StrFormat("dictionary slot %d is 0 or used twice", section.slot));
+        }
+        if (!required) return section_error("a dictionary section must be flagged required");
+        const uint64_t max_stored = MaxCompressedSize(format::kMaxDictionarySizeBytes);
+        if (section.length_bytes == 0 || section.length_bytes > max_stored) {
+          return section_error(absl::StrFormat(
+              "compressed dictionary length is not in [1, %d]", max_stored));
+        }
+        std::vector<uint8_t> bytes(section.length_bytes);
+        absl::Status read = file_->ReadAt(section.offset_bytes, bytes);
+        if (!read.ok()) return section_error(std::string(read.message()));
+        if (Checksum64(bytes) != section.checksum) {
+          return section_error("dictionary checksum mismatch (the dictionary is corrupt)");
+        }
+        auto dictionary = DecompressionDictionary::CreateFromCompressed(
+            bytes, format::kMaxDictionarySizeBytes);
+        if (!dictionary.ok()) return section_error(std::string(dictionary.status().message()));
+        dictionaries_[section.slot] = std::move(*dictionary);
+        break;
+      }
       case format::SectionType::kParent:
-        return absl::UnimplementedError(absl::StrFormat(
-            "%s: section %d: this snapshot is incremental (it names a parent snapshot); "
-            "this lazysnap cannot restore incremental snapshots",
-            path(), i));
+        if (!required) return section_error("a parent section must be flagged required");
+        LAZYSNAP_RETURN_IF_ERROR(LoadParentSection(section, i));
+        break;
       default:
         if (required) {
           return absl::UnimplementedError(absl::StrFormat(
@@ -270,6 +437,38 @@ absl::Status SnapshotReader::LoadSections(const uint8_t* table) {
     }
     sections_.push_back(section);
   }
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotReader::LoadParentSection(const format::Section& section, uint32_t index) {
+  auto section_error = [&](std::string_view reason) {
+    return absl::DataLossError(absl::StrFormat("%s: section %d (parent): %s", path(), index,
+                                               reason));
+  };
+  if (header_.minor_version < format::kParentMinorVersion) {
+    return section_error(absl::StrFormat(
+        "a parent section requires format 1.%d, the header says 1.%d",
+        format::kParentMinorVersion, header_.minor_version));
+  }
+  if (parent_reference_.has_value()) return section_error("a second parent section");
+  if (section.slot != 0) return section_error(absl::StrFormat("slot %d is not 0", section.slot));
+  // Bounded before anything is allocated for it.
+  if (section.length_bytes < format::kParentSectionFixedSizeBytes ||
+      section.length_bytes > format::kParentSectionFixedSizeBytes + format::kMaxParentNameBytes) {
+    return section_error(absl::StrFormat("length %d is not in [%d, %d]", section.length_bytes,
+                                         format::kParentSectionFixedSizeBytes,
+                                         format::kParentSectionFixedSizeBytes +
+                                             format::kMaxParentNameBytes));
+  }
+  std::vector<uint8_t> bytes(section.length_bytes);
+  absl::Status read = file_->ReadAt(section.offset_bytes, bytes);
+  if (!read.ok()) return section_error(std::string(read.message()));
+  if (Checksum64(bytes) != section.checksum) {
+    return section_error("checksum mismatch (the parent section is corrupt)");
+  }
+  LAZYSNAP_ASSIGN_OR_RETURN(format::ParentReference parent,
+                            format::DecodeParentSection(bytes, path()));
+  parent_reference_ = std::move(parent);
   return absl::OkStatus();
 }
 
@@ -409,6 +608,20 @@ absl::Status SnapshotReader::CheckEntry(uint64_t chunk, uint32_t region_index,
                                      e.location));
       }
       return absl::OkStatus();
+    case ChunkKind::kParent:
+      if (parent_ == nullptr) {
+        return ChunkError(chunk, "a parent chunk in a snapshot without a parent section");
+      }
+      if (e.stored_length_bytes != 0 || e.stored_checksum != 0) {
+        return ChunkError(chunk, "a parent chunk must have length and stored checksum 0");
+      }
+      if (e.location >= parent_->chunk_count()) {
+        return ChunkError(chunk, absl::StrFormat("names chunk %d of its parent %s, which has "
+                                                 "%d chunks",
+                                                 e.location, parent_->path(),
+                                                 parent_->chunk_count()));
+      }
+      return absl::OkStatus();
   }
   return absl::OkStatus();
 }
@@ -455,6 +668,36 @@ absl::StatusOr<ChunkLocation> SnapshotReader::Locate(uint64_t chunk) const {
     location.is_duplicate = true;
     location.source_chunk = e.location;
     e = source;
+  } else if (e.kind == ChunkKind::kParent) {
+    // The entry's own fields were checked with its segment; what is left to check is
+    // that the parent's chunk can stand in for this one. Chains are at most
+    // kMaxChainDepth deep, so this recursion is bounded.
+    auto in_parent = parent_->Locate(e.location);
+    if (!in_parent.ok()) {
+      return absl::Status(in_parent.status().code(),
+                          absl::StrFormat("%s: chunk %d is stored in its parent: %s", path(),
+                                          chunk, in_parent.status().message()));
+    }
+    if (in_parent->stored.kind == ChunkKind::kZero) {
+      return ChunkError(chunk, absl::StrFormat("names chunk %d of its parent %s, which is zero "
+                                               "(zeros are stored as a zero chunk)",
+                                               e.location, parent_->path()));
+    }
+    if (in_parent->stored.length_bytes != length || in_parent->stored.checksum != e.checksum) {
+      return ChunkError(chunk, absl::StrFormat("names chunk %d of its parent %s, whose length "
+                                               "or checksum differs",
+                                               e.location, parent_->path()));
+    }
+    location.in_parent = true;
+    location.parent_chunk = e.location;
+    location.source_chunk = in_parent->source_chunk;
+    location.stored = in_parent->stored;
+    location.stored.chunk_number = chunk;
+    location.stored.file_index += 1;
+    if (location.stored.dictionary_slot != 0) {
+      location.stored.dictionary_slot += kDictionarySlotsPerFile;
+    }
+    return location;
   }
   StoredChunk& stored = location.stored;
   stored.chunk_number = chunk;
@@ -469,6 +712,19 @@ absl::StatusOr<ChunkLocation> SnapshotReader::Locate(uint64_t chunk) const {
 }
 
 absl::Status SnapshotReader::ValidateIndex() const {
+  // The ancestors first, so that an error in a parent is reported as the parent's (and
+  // every member's summary() is meaningful once the child's is).
+  if (parent_ != nullptr) {
+    absl::Status parent = parent_->ValidateIndex();
+    if (!parent.ok()) {
+      return absl::Status(parent.code(),
+                          absl::StrFormat("%s: its parent: %s", path(), parent.message()));
+    }
+  }
+  return ValidateOwnIndex();
+}
+
+absl::Status SnapshotReader::ValidateOwnIndex() const {
   std::lock_guard<std::mutex> lock(validate_mutex_);
   if (index_validated_) return index_status_;
   IndexSummary summary;
@@ -482,6 +738,10 @@ absl::Status SnapshotReader::ValidateIndex() const {
     const StoredChunk& stored = location->stored;
     if (location->is_duplicate) {
       ++summary.duplicate_chunks;
+      continue;
+    }
+    if (location->in_parent) {
+      ++summary.parent_chunks;
       continue;
     }
     switch (stored.kind) {
@@ -500,6 +760,7 @@ absl::Status SnapshotReader::ValidateIndex() const {
         summary.stored_chunk_bytes += stored.stored_length_bytes;
         break;
       case ChunkKind::kDuplicate:
+      case ChunkKind::kParent:
         break;
     }
   }
@@ -529,13 +790,17 @@ absl::Status SnapshotReader::ReadChunk(uint64_t chunk, ChunkDecoder& decoder,
     if (scratch.size() < stored.stored_length_bytes) scratch.resize(stored.stored_length_bytes);
     stored_bytes = std::span<uint8_t>(scratch.data(), stored.stored_length_bytes);
   }
-  absl::Status read = file_->ReadAt(stored.file_offset_bytes, stored_bytes);
+  // A chunk stored in an ancestor is read from, and named after, the ancestor's file.
+  const SnapshotReader& holder = *chain_[stored.file_index];
+  const std::string where =
+      stored.file_index == 0 ? path() : absl::StrFormat("%s (stored in %s)", path(), holder.path());
+  absl::Status read = holder.file_->ReadAt(stored.file_offset_bytes, stored_bytes);
   if (!read.ok()) {
     return absl::DataLossError(absl::StrFormat("%s: chunk %d: reading %d bytes at offset %d: %s",
-                                               path(), chunk, stored.stored_length_bytes,
+                                               where, chunk, stored.stored_length_bytes,
                                                stored.file_offset_bytes, read.message()));
   }
-  return decoder.Decode(stored, stored_bytes, out, dictionary(stored.dictionary_slot), path());
+  return decoder.Decode(stored, stored_bytes, out, dictionary(stored.dictionary_slot), where);
 }
 
 }  // namespace lazysnap

@@ -64,9 +64,11 @@ struct DedupKey {
 
 struct ChunkJob {
   uint32_t length_bytes = 0;
-  // After the compressor: kZero, kCompressed, kRaw, or kDuplicate meaning "not compressed
-  // because another chunk claimed the same content".
+  // After the compressor: kZero, kCompressed, kRaw, kParent (unchanged from the parent's
+  // chunk `parent_chunk`), or kDuplicate meaning "not compressed because another chunk
+  // claimed the same content".
   ChunkKind kind = ChunkKind::kZero;
+  uint64_t parent_chunk = 0;
   uint64_t checksum = 0;
   DedupKey key;
   uint32_t compressed_bytes = 0;
@@ -76,6 +78,7 @@ struct ChunkJob {
 struct Batch {
   uint64_t sequence = 0;
   bool known_zero = false;  // a hole of the source: not read, every chunk is zero
+  uint64_t image_offset_bytes = 0;  // of the first chunk; the batch lies in one region
   uint32_t chunk_count = 0;
   uint64_t input_bytes = 0;
   std::unique_ptr<uint8_t[]> input;
@@ -282,9 +285,49 @@ void SetStoredForm(ChunkJob& job, size_t compressed_bytes, const uint8_t* output
   }
 }
 
+// ParentChunks finds, for a chunk of the image being written, the parent's chunk at the
+// same image offset with the same length, and says whether it holds the same bytes.
+class ParentChunks {
+ public:
+  explicit ParentChunks(const SnapshotReader* parent) : parent_(parent) {}
+
+  // Unchanged returns the number of the parent's chunk at `image_offset_bytes` when it
+  // has `length_bytes` and `checksum` (then the chunk need not be stored again), nullopt
+  // when there is no such chunk or it differs; DataLoss from a corrupt parent index.
+  absl::StatusOr<std::optional<uint64_t>> Unchanged(uint64_t image_offset_bytes,
+                                                    uint32_t length_bytes,
+                                                    uint64_t checksum) const {
+    if (parent_ == nullptr) return std::nullopt;
+    std::span<const format::Region> regions = parent_->regions();
+    // The last region starting at or before the offset.
+    auto it = std::upper_bound(regions.begin(), regions.end(), image_offset_bytes,
+                               [](uint64_t offset, const format::Region& r) {
+                                 return offset < r.image_offset_bytes;
+                               });
+    if (it == regions.begin()) return std::nullopt;
+    --it;
+    const uint64_t region_offset = image_offset_bytes - it->image_offset_bytes;
+    const uint32_t chunk_size = parent_->chunk_size_bytes();
+    if (region_offset >= it->length_bytes || region_offset % chunk_size != 0) {
+      return std::nullopt;
+    }
+    const uint32_t region_index = static_cast<uint32_t>(it - regions.begin());
+    const uint64_t chunk = parent_->region_first_chunk(region_index) + region_offset / chunk_size;
+    LAZYSNAP_ASSIGN_OR_RETURN(const ChunkLocation location, parent_->Locate(chunk));
+    if (location.stored.kind == ChunkKind::kZero || location.stored.length_bytes != length_bytes ||
+        location.stored.checksum != checksum) {
+      return std::nullopt;
+    }
+    return chunk;
+  }
+
+ private:
+  const SnapshotReader* parent_;
+};
+
 // Compressor stage: classifies and compresses the chunks of each batch.
 void CompressBatches(Pipeline& pipeline, int level, uint32_t chunk_size, size_t slot_bytes,
-                     const CompressionDictionary* dictionary) {
+                     const CompressionDictionary* dictionary, const ParentChunks& parent) {
   auto compressor = ChunkCompressor::Create(level);
   if (!compressor.ok()) return pipeline.Fail(compressor.status());
   while (std::unique_ptr<Batch> batch = pipeline.TakeWork()) {
@@ -297,6 +340,15 @@ void CompressBatches(Pipeline& pipeline, int level, uint32_t chunk_size, size_t 
         continue;
       }
       job.checksum = Checksum64(input);
+      auto unchanged = parent.Unchanged(
+          batch->image_offset_bytes + static_cast<uint64_t>(i) * chunk_size, job.length_bytes,
+          job.checksum);
+      if (!unchanged.ok()) return pipeline.Fail(unchanged.status());
+      if (unchanged->has_value()) {
+        job.kind = ChunkKind::kParent;
+        job.parent_chunk = **unchanged;
+        continue;
+      }
       job.key = DedupKey{HashContent128(input), job.length_bytes};
       if (!pipeline.Claim(job.key)) {
         job.kind = ChunkKind::kDuplicate;
@@ -341,6 +393,10 @@ absl::Status WriteBatches(Pipeline& pipeline, OutputFile& out, OutputState& stat
       if (job.kind == ChunkKind::kZero) {
         entry.kind = ChunkKind::kZero;
         ++state.summary.zero_chunks;
+      } else if (job.kind == ChunkKind::kParent) {
+        entry.kind = ChunkKind::kParent;
+        entry.location = job.parent_chunk;
+        ++state.summary.parent_chunks;
       } else if (auto it = state.first_occurrence.find(job.key);
                  it != state.first_occurrence.end()) {
         entry.kind = ChunkKind::kDuplicate;
@@ -410,13 +466,69 @@ uint64_t WriterMemoryBytes(const WriterOptions& options, int threads) {
   return BatchCount(threads) * batch_bytes + static_cast<uint64_t>(threads) * context_bytes;
 }
 
+// ParentReferenceFor describes `parent` for a child's parent section, or says why no
+// child of it can be written.
+absl::StatusOr<format::ParentReference> ParentReferenceFor(const SnapshotReader& parent,
+                                                           const WriterOptions& options,
+                                                           uint32_t page_size) {
+  if (parent.chain_depth() >= format::kMaxChainDepth) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s is at chain depth %d, the deepest a chain may go: flatten it and write a child "
+        "of the flattened snapshot",
+        parent.path(), parent.chain_depth()));
+  }
+  if (options.chunk_size_bytes != parent.chunk_size_bytes() ||
+      page_size != parent.header().page_size_bytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "chunk size %d and page size %d differ from the parent's (%s: %d and %d); a child "
+        "has its parent's",
+        options.chunk_size_bytes, page_size, parent.path(), parent.chunk_size_bytes(),
+        parent.header().page_size_bytes));
+  }
+  format::ParentReference reference;
+  reference.snapshot_id = parent.header().snapshot_id;
+  reference.header_checksum = parent.header_checksum();
+  reference.trailer_checksum = parent.trailer_checksum();
+  reference.file_size_bytes = parent.file_size_bytes();
+  reference.chain_depth = parent.chain_depth() + 1;
+  reference.name = options.parent_name;
+  // The reader's rules on its own, so that a name it would refuse is refused here.
+  auto decoded = format::DecodeParentSection(format::EncodeParentSection(reference), "child");
+  if (!decoded.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("parent name \"%s\" cannot be recorded: %s",
+                                                      options.parent_name,
+                                                      decoded.status().message()));
+  }
+  return reference;
+}
+
+// ParentDictionary returns the parent's own dictionary of its lowest slot, prepared for
+// `level`, or nullptr when the parent has none.
+absl::StatusOr<std::shared_ptr<const CompressionDictionary>> ParentDictionary(
+    const SnapshotReader& parent, int level) {
+  for (uint16_t slot = 1; slot < 256; ++slot) {
+    if (const DecompressionDictionary* d = parent.dictionary(slot); d != nullptr) {
+      return CompressionDictionary::Create(d->bytes(), level);
+    }
+  }
+  return std::shared_ptr<const CompressionDictionary>();
+}
+
 absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view path,
                                            const WriterOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const uint32_t page_size = options.page_size_bytes != 0
-                                 ? options.page_size_bytes
-                                 : static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
+  uint32_t page_size = options.page_size_bytes != 0
+                           ? options.page_size_bytes
+                           : static_cast<uint32_t>(::sysconf(_SC_PAGESIZE));
+  if (options.parent != nullptr && options.page_size_bytes == 0) {
+    page_size = options.parent->header().page_size_bytes;
+  }
   LAZYSNAP_RETURN_IF_ERROR(ValidateOptions(options, page_size));
+  std::optional<format::ParentReference> parent_reference;
+  if (options.parent != nullptr) {
+    LAZYSNAP_ASSIGN_OR_RETURN(parent_reference,
+                              ParentReferenceFor(*options.parent, options, page_size));
+  }
   std::vector<format::Region> regions = source.regions();
   LAZYSNAP_RETURN_IF_ERROR(ValidateRegions(regions, page_size, source.name()));
   const uint32_t chunk_size = options.chunk_size_bytes;
@@ -432,7 +544,20 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   // The dictionary comes first: every chunk is compressed with it.
   std::shared_ptr<const CompressionDictionary> dictionary = options.dictionary;
   WriteSummary training;
-  if (dictionary == nullptr) {
+  const bool reuse_parent = dictionary == nullptr && options.parent != nullptr &&
+                            options.reuse_parent_dictionary &&
+                            options.train_dictionary.dictionary_size_bytes != 0;
+  if (reuse_parent) {
+    // A child's changed chunks look like its parent's: the parent's dictionary (or its
+    // choice of none) fits them without the cost of training on a sample of mostly
+    // unchanged chunks.
+    LAZYSNAP_ASSIGN_OR_RETURN(dictionary,
+                              ParentDictionary(*options.parent, options.compression_level));
+    training.dictionary_note =
+        dictionary != nullptr
+            ? absl::StrFormat("the parent's dictionary (id %u), reused", dictionary->id())
+            : std::string("the parent has none");
+  } else if (dictionary == nullptr) {
     DictionaryTrainingOptions train = options.train_dictionary;
     train.threads = threads;
     LAZYSNAP_ASSIGN_OR_RETURN(
@@ -447,7 +572,23 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   LAZYSNAP_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(path));
   OutputFile out(file.fd(), file.temp_path());
 
+  DictionaryPayload payload;
+  if (dictionary != nullptr) {
+    using Storage = WriterOptions::DictionaryStorage;
+    if (options.dictionary_storage == Storage::kRaw) {
+      payload.bytes.assign(dictionary->bytes().begin(), dictionary->bytes().end());
+    } else {
+      LAZYSNAP_ASSIGN_OR_RETURN(
+          payload, ChooseDictionaryPayload(dictionary->bytes(),
+                                           options.dictionary_storage == Storage::kCompressed));
+    }
+  }
+
   format::Header header;
+  // The lowest version that describes the file, so that 1.0 readers read every file that
+  // needs nothing later (a compressed dictionary needs 1.2, a parent section 1.1).
+  header.minor_version = payload.compressed ? format::kMinorVersionCompressedDictionary
+                                            : format::kBaseMinorVersion;
   header.page_size_bytes = page_size;
   header.chunk_size_bytes = chunk_size;
   header.created_unix_seconds = static_cast<uint64_t>(
@@ -455,17 +596,33 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
           std::chrono::system_clock::now().time_since_epoch())
           .count());
   header.snapshot_id = RandomSnapshotId();
+  if (parent_reference.has_value()) {
+    header.minor_version = std::max(header.minor_version, format::kParentMinorVersion);
+  }
   uint8_t header_bytes[format::kHeaderSizeBytes];
   format::EncodeHeader(header, header_bytes);
   LAZYSNAP_RETURN_IF_ERROR(out.Append(header_bytes));
 
   std::vector<format::Section> sections;
   if (dictionary != nullptr) {
-    std::span<const uint8_t> bytes = dictionary->bytes();
+    std::span<const uint8_t> bytes = payload.bytes;
     format::Section section;
-    section.type = static_cast<uint32_t>(format::SectionType::kDictionary);
+    section.type = static_cast<uint32_t>(payload.compressed
+                                             ? format::SectionType::kCompressedDictionary
+                                             : format::SectionType::kDictionary);
     section.flags = format::kSectionFlagRequired;
     section.slot = 1;
+    section.offset_bytes = out.position();
+    section.length_bytes = bytes.size();
+    section.checksum = Checksum64(bytes);
+    LAZYSNAP_RETURN_IF_ERROR(out.Append(bytes));
+    sections.push_back(section);
+  }
+  if (parent_reference.has_value()) {
+    const std::vector<uint8_t> bytes = format::EncodeParentSection(*parent_reference);
+    format::Section section;
+    section.type = static_cast<uint32_t>(format::SectionType::kParent);
+    section.flags = format::kSectionFlagRequired;
     section.offset_bytes = out.position();
     section.length_bytes = bytes.size();
     section.checksum = Checksum64(bytes);
@@ -476,11 +633,12 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   const uint32_t batch_chunks = BatchChunks(chunk_size);
   const size_t slot_bytes = MaxCompressedSize(chunk_size);
   Pipeline pipeline(BatchCount(threads));
+  const ParentChunks parent_chunks(options.parent);
 
   std::vector<std::thread> compressors;
   for (int i = 0; i < threads; ++i) {
     compressors.emplace_back(CompressBatches, std::ref(pipeline), options.compression_level,
-                             chunk_size, slot_bytes, dictionary.get());
+                             chunk_size, slot_bytes, dictionary.get(), std::cref(parent_chunks));
   }
   OutputState state;
   absl::Status output_status;
@@ -527,6 +685,7 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
         break;
       }
       batch->sequence = sequence++;
+      batch->image_offset_bytes = region.image_offset_bytes + offset;
       batch->input_bytes = *got;
       batch->chunk_count = static_cast<uint32_t>(format::ChunkCountForLength(*got, chunk_size));
       for (uint32_t i = 0; i < batch->chunk_count; ++i) {
@@ -592,10 +751,13 @@ absl::StatusOr<WriteSummary> WriteSnapshot(ImageSource& source, std::string_view
   summary.index_bytes = state.index.size();
   summary.dictionary_bytes = dictionary != nullptr ? dictionary->bytes().size() : 0;
   summary.dictionary_id = dictionary != nullptr ? dictionary->id() : 0;
+  summary.dictionary_stored_bytes = payload.bytes.size();
+  summary.dictionary_compressed = payload.compressed;
   summary.dictionary_sample_bytes = training.dictionary_sample_bytes;
   summary.dictionary_seconds = training.dictionary_seconds;
   summary.dictionary_note = std::move(training.dictionary_note);
   summary.region_count = trailer.region_count;
+  summary.incremental = parent_reference.has_value();
   for (const format::Region& r : regions) summary.image_bytes += r.length_bytes;
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include "base/byte_order.h"
 #include "base/checksum.h"
 #include "base/file_io.h"
+#include "snapshot_format/image_decoder.h"
 
 namespace lazysnap::testing {
 
@@ -112,6 +115,16 @@ absl::StatusOr<size_t> MemoryImageSource::Read(uint64_t image_offset_bytes,
   return n;
 }
 
+absl::Status MemoryFile::ReadAt(uint64_t offset_bytes, std::span<uint8_t> out) const {
+  if (offset_bytes > bytes_.size() || out.size() > bytes_.size() - offset_bytes) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "%s: reading %d bytes at offset %d passes the end (%d bytes)", name_, out.size(),
+        offset_bytes, bytes_.size()));
+  }
+  std::memcpy(out.data(), bytes_.data() + offset_bytes, out.size());
+  return absl::OkStatus();
+}
+
 std::vector<uint8_t> ReadFileBytes(std::string_view path) {
   auto contents = ReadFileToString(path, 1ull << 34);
   if (!contents.ok()) std::abort();
@@ -201,6 +214,52 @@ std::string RunfilesPath(std::string_view relative) {
   return std::string(relative);
 }
 
+std::vector<std::string> FilesIn(const std::string& directory, std::error_code& error) {
+  std::vector<std::string> files;
+  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end;
+       it.increment(error)) {
+    if (it->is_regular_file(error)) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<std::string> ValidSeeds(const std::string& directory, std::error_code& error) {
+  std::vector<std::string> seeds;
+  for (const std::string& file : FilesIn(directory, error)) {
+    if (std::filesystem::path(file).filename().string().rfind("seed-valid_", 0) == 0) {
+      seeds.push_back(file);
+    }
+  }
+  return seeds;
+}
+
+absl::Status ReplayCorpus(const std::string& directory, int (*target)(const uint8_t*, size_t)) {
+  std::error_code error;
+  std::vector<std::string> files = FilesIn(directory, error);
+  if (error) return absl::InternalError(absl::StrFormat("%s: %s", directory, error.message()));
+  if (files.empty()) return absl::NotFoundError(directory + " holds no corpus files");
+  for (const std::string& file : files) {
+    std::fprintf(stderr, "replaying %s\n", file.c_str());
+    auto bytes = ReadFileToString(file);
+    if (!bytes.ok()) return bytes.status();
+    target(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint8_t>> DecodeFlatImage(const SnapshotReader& reader) {
+  std::vector<uint8_t> image(reader.image_size_bytes());
+  auto summary = DecodeImage(reader, {.threads = 2},
+                             [&](const ChunkLocation& location, std::span<const uint8_t> bytes) {
+                               std::memcpy(image.data() + location.image_offset_bytes,
+                                           bytes.data(), bytes.size());
+                               return absl::OkStatus();
+                             });
+  if (!summary.ok()) return summary.status();
+  return image;
+}
+
 void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
                      const std::function<void(format::IndexEntry&)>& edit) {
   SnapshotLayout layout = LayoutOf(file);
@@ -210,6 +269,65 @@ void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
   format::EncodeIndexEntry(entry, std::span<uint8_t, format::kIndexEntrySizeBytes>(
                                       p, format::kIndexEntrySizeBytes));
   Reseal(file);
+}
+
+namespace {
+
+uint8_t* SectionEntry(std::vector<uint8_t>& file, uint32_t index) {
+  return file.data() + LayoutOf(file).sections_offset +
+         uint64_t{index} * format::kSectionEntrySizeBytes;
+}
+
+format::Section SectionAt(std::vector<uint8_t>& file, uint32_t index) {
+  auto section = format::DecodeSection(
+      std::span<const uint8_t, format::kSectionEntrySizeBytes>(SectionEntry(file, index),
+                                                               format::kSectionEntrySizeBytes),
+      index, "test");
+  if (!section.ok()) std::abort();
+  return *section;
+}
+
+void StoreSection(std::vector<uint8_t>& file, uint32_t index, const format::Section& section) {
+  format::EncodeSection(section, std::span<uint8_t, format::kSectionEntrySizeBytes>(
+                                     SectionEntry(file, index), format::kSectionEntrySizeBytes));
+}
+
+}  // namespace
+
+void PatchSection(std::vector<uint8_t>& file, uint32_t index,
+                  const std::function<void(format::Section&)>& edit) {
+  format::Section section = SectionAt(file, index);
+  edit(section);
+  StoreSection(file, index, section);
+  Reseal(file);
+}
+
+void PatchSectionPayload(std::vector<uint8_t>& file, format::SectionType type,
+                         const std::function<void(std::span<uint8_t>)>& edit) {
+  const uint32_t count = LayoutOf(file).trailer.section_count;
+  for (uint32_t i = 0; i < count; ++i) {
+    format::Section section = SectionAt(file, i);
+    if (section.type != static_cast<uint32_t>(type)) continue;
+    std::span<uint8_t> payload(file.data() + section.offset_bytes, section.length_bytes);
+    edit(payload);
+    section.checksum = Checksum64(payload);
+    StoreSection(file, i, section);
+    Reseal(file);
+    return;
+  }
+  std::abort();  // the test's file has no such section
+}
+
+void PatchParentReference(std::vector<uint8_t>& file,
+                          const std::function<void(format::ParentReference&)>& edit) {
+  PatchSectionPayload(file, format::SectionType::kParent, [&](std::span<uint8_t> payload) {
+    auto parent = format::DecodeParentSection(payload, "test");
+    if (!parent.ok()) std::abort();
+    edit(*parent);
+    std::vector<uint8_t> encoded = format::EncodeParentSection(*parent);
+    if (encoded.size() != payload.size()) std::abort();
+    std::copy(encoded.begin(), encoded.end(), payload.begin());
+  });
 }
 
 }  // namespace lazysnap::testing

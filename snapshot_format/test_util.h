@@ -9,12 +9,15 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/random_access_file.h"
 #include "snapshot_format/format.h"
 #include "snapshot_format/image_source.h"
+#include "snapshot_format/snapshot_reader.h"
 
 namespace lazysnap::testing {
 
@@ -52,6 +55,22 @@ class MemoryImageSource : public ImageSource {
   uint64_t fail_after_bytes_ = UINT64_MAX;
 };
 
+// MemoryFile: a RandomAccessFile over bytes held in memory, named `name` (for chains
+// built without touching the disk, and for fuzz targets).
+class MemoryFile : public RandomAccessFile {
+ public:
+  MemoryFile(std::string name, std::vector<uint8_t> bytes)
+      : name_(std::move(name)), bytes_(std::move(bytes)) {}
+  const std::string& name() const override { return name_; }
+  uint64_t size_bytes() const override { return bytes_.size(); }
+  absl::Status ReadAt(uint64_t offset_bytes, std::span<uint8_t> out) const override;
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+
+ private:
+  std::string name_;
+  std::vector<uint8_t> bytes_;
+};
+
 // ReadFile / WriteFile: whole files as bytes.
 std::vector<uint8_t> ReadFileBytes(std::string_view path);
 void WriteFileBytes(std::string_view path, std::span<const uint8_t> bytes);
@@ -81,9 +100,40 @@ std::vector<uint8_t> WithExtraSection(std::vector<uint8_t> file, uint32_t type, 
 // is there, else relative to the working directory (the runfiles root of the workspace).
 std::string RunfilesPath(std::string_view relative);
 
+// FilesIn lists the regular files of `directory` in name order (for corpus replays); an
+// error leaves `error` set.
+std::vector<std::string> FilesIn(const std::string& directory, std::error_code& error);
+
+// ValidSeeds lists the files of `directory` named "seed-valid_*" (fuzz seeds a reader
+// must accept), in name order; an error leaves `error` set.
+std::vector<std::string> ValidSeeds(const std::string& directory, std::error_code& error);
+
+// ReplayCorpus runs every file of `directory` through a fuzz target (its
+// LLVMFuzzerTestOneInput), naming each on stderr first so that a crash shows which.
+// NotFound when the directory holds no files; the directory's own errors otherwise.
+absl::Status ReplayCorpus(const std::string& directory, int (*target)(const uint8_t*, size_t));
+
+// DecodeFlatImage decodes every chunk of `reader` (through its chain) into an image of
+// image_size_bytes(), holes between regions left zero.
+absl::StatusOr<std::vector<uint8_t>> DecodeFlatImage(const SnapshotReader& reader);
+
 // PatchIndexEntry rewrites index entry `chunk` with `edit` applied, then reseals.
 void PatchIndexEntry(std::vector<uint8_t>& file, uint64_t chunk,
                      const std::function<void(format::IndexEntry&)>& edit);
+
+// PatchSection rewrites section table entry `index` with `edit` applied, then reseals.
+void PatchSection(std::vector<uint8_t>& file, uint32_t index,
+                  const std::function<void(format::Section&)>& edit);
+
+// PatchSectionPayload edits the payload of the first section of `type` in place (`edit`
+// must keep its length), recomputes the section's checksum and reseals.
+void PatchSectionPayload(std::vector<uint8_t>& file, format::SectionType type,
+                         const std::function<void(std::span<uint8_t>)>& edit);
+
+// PatchParentReference decodes the parent section, applies `edit` and writes it back
+// (the name's length must not change), then reseals.
+void PatchParentReference(std::vector<uint8_t>& file,
+                          const std::function<void(format::ParentReference&)>& edit);
 
 }  // namespace lazysnap::testing
 

@@ -4,31 +4,7 @@
 # what it expected when it fails.
 set -uo pipefail
 
-LAZYSNAP="${TEST_SRCDIR:-.}/lazysnap/tools/lazysnap"
-[[ -x "$LAZYSNAP" ]] || LAZYSNAP="$(dirname "$0")/../tools/lazysnap"
-LAZYSNAP="$(cd "$(dirname "$LAZYSNAP")" && pwd)/$(basename "$LAZYSNAP")"  # the test changes directory
-WORK="${TEST_TMPDIR:-$(mktemp -d)}"
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect_exit CODE CMD...: runs CMD, checks its exit status; output in $WORK/out, $WORK/err.
-expect_exit() {
-  local want=$1
-  shift
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local got=$?
-  if [[ $got -ne $want ]]; then
-    fail "'$*' exited $got, expected $want; stderr: $(cat "$WORK/err")"
-  fi
-}
-
-expect_in() {  # expect_in FILE TEXT
-  grep -qF -- "$2" "$1" || fail "expected '$2' in $(basename "$1"): $(head -c 600 "$1")"
-}
+source "$(dirname "$0")/cli_test_lib.sh"
 
 one_line() {  # one_line FILE: a usage error is exactly one line
   local n
@@ -117,6 +93,62 @@ expect_exit 0 "$LAZYSNAP" inspect "$WORK/regions.lzs"
 expect_in "$WORK/out" "2 regions"
 expect_in "$WORK/out" "guest address 0x100000"
 
+# --- incremental snapshots: create --parent, the chain, flatten ---------------------------
+# child.raw: the image with a byte changed in three chunks; grand.raw: one more chunk.
+python3 - "$WORK/image.raw" "$WORK/child.raw" "$WORK/grand.raw" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+for offset in (7, 40 * 65536 + 3, 150 * 65536 + 9):
+    b[offset] ^= 0xFF
+open(sys.argv[2], "wb").write(b)
+b[100 * 65536] ^= 0x01
+open(sys.argv[3], "wb").write(b)
+PY
+expect_exit 0 "$LAZYSNAP" create "$WORK/child.raw" --parent "$WORK/snap.lzs" -o "$WORK/child.lzs" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["incremental"] and d["compressed_chunks"]+d["raw_chunks"]<=3 and d["parent_chunks"]>300, d' "$WORK/out" \
+  || fail "create --parent stored more than the changed chunks: $(cat "$WORK/out")"
+mkdir -p "$WORK/children"
+expect_exit 0 "$LAZYSNAP" create "$WORK/grand.raw" --parent "$WORK/child.lzs" -o "$WORK/children/grand.lzs"
+expect_in "$WORK/out" "unchanged (in the parent)"
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/children/grand.lzs"
+expect_in "$WORK/out" "format      1.1"
+expect_in "$WORK/out" "chain       depth 2"
+expect_in "$WORK/out" "parent recorded as \"../child.lzs\""
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/children/grand.lzs" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["chain"]; assert d["chain_depth"]==2 and len(c)==3 and sum(m["chunks_served"] for m in c)>0 and c[2]["format_version"]=="1.0", d' "$WORK/out" \
+  || fail "inspect --json of a chain: $(cat "$WORK/out")"
+expect_exit 0 "$LAZYSNAP" verify "$WORK/children/grand.lzs"
+expect_in "$WORK/out" "through a chain of 3 snapshots"
+expect_exit 0 "$LAZYSNAP" extract "$WORK/children/grand.lzs" -o "$WORK/grand_extracted.raw"
+cmp -s "$WORK/grand.raw" "$WORK/grand_extracted.raw" || fail "extract of a chain differs from its image"
+expect_exit 0 "$LAZYSNAP" flatten "$WORK/children/grand.lzs" -o "$WORK/flat.lzs" --threads 2
+expect_exit 0 "$LAZYSNAP" inspect "$WORK/flat.lzs" --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["format_version"]=="1.0" and d["chain_depth"]==0 and "chain" not in d, d' "$WORK/out" \
+  || fail "flatten did not write a standalone 1.0 snapshot: $(cat "$WORK/out")"
+expect_exit 0 "$LAZYSNAP" extract "$WORK/flat.lzs" -o "$WORK/flat_extracted.raw"
+cmp -s "$WORK/grand.raw" "$WORK/flat_extracted.raw" || fail "extract of the flattened chain differs"
+# Moved away from its parents: found with --ancestor, by snapshot id.
+mkdir -p "$WORK/moved/away" && cp "$WORK/children/grand.lzs" "$WORK/moved/away/"
+expect_exit 1 "$LAZYSNAP" verify "$WORK/moved/away/grand.lzs"  # a missing file: exit 1
+expect_in "$WORK/err" "cannot be found"
+one_line "$WORK/err"
+expect_exit 0 "$LAZYSNAP" verify "$WORK/moved/away/grand.lzs" --ancestor "$WORK/snap.lzs" --ancestor "$WORK/child.lzs"
+# A parent replaced by another snapshot (of the same image): refused, naming both files.
+cp "$WORK/snap.lzs" "$WORK/snap.bak"
+expect_exit 0 "$LAZYSNAP" create "$WORK/image.raw" -o "$WORK/snap.lzs" --threads 2
+expect_exit 1 "$LAZYSNAP" extract "$WORK/children/grand.lzs" -o "$WORK/never.raw"
+expect_in "$WORK/err" "snap.lzs is not the parent of"
+expect_in "$WORK/err" "child.lzs"
+[[ -e "$WORK/never.raw" ]] && fail "extract wrote an image from a broken chain"
+mv "$WORK/snap.bak" "$WORK/snap.lzs"
+# Writing over a snapshot of the chain is refused.
+expect_exit 2 "$LAZYSNAP" create "$WORK/child.raw" --parent "$WORK/child.lzs" -o "$WORK/snap.lzs"
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" flatten "$WORK/children/grand.lzs" -o "$WORK/child.lzs"
+one_line "$WORK/err"
+expect_exit 2 "$LAZYSNAP" create "$WORK/child.raw" --parent "$WORK/snap.lzs" -o "$WORK/x.lzs" --chunk-size 16K
+one_line "$WORK/err"
+
 # --- restore (lazily, in this process) ----------------------------------------------------
 expect_exit 0 "$LAZYSNAP" features
 cp "$WORK/out" "$WORK/features.out"
@@ -132,6 +164,10 @@ if grep -q "can restore here" "$WORK/features.out"; then
   expect_exit 0 "$LAZYSNAP" restore "$WORK/snap16.lzs" --access random --verify "$WORK/image.raw" --json
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pages_mismatched"]==0 and d["faults"]["total"]>0, d' "$WORK/out" \
     || fail "restore --json: $(cat "$WORK/out")"
+  expect_exit 0 "$LAZYSNAP" restore "$WORK/children/grand.lzs" --access random --threads 3 \
+    --verify "$WORK/grand.raw"
+  expect_in "$WORK/out" "from a chain of 3 snapshots"
+  expect_in "$WORK/out" "all equal"
   # Verifying against a different image must fail, naming where.
   cp "$WORK/image.raw" "$WORK/other.raw"
   printf 'X' | dd of="$WORK/other.raw" bs=1 seek=200000 conv=notrunc 2>/dev/null
@@ -380,13 +416,9 @@ expect_exit 2 "$LAZYSNAP" restore "$WORK/snap.lzs" --access zigzag
 one_line "$WORK/err"
 expect_exit 2 "$LAZYSNAP" nonsense
 expect_exit 2 "$LAZYSNAP"
-for cmd in demo create inspect verify extract restore features; do
+for cmd in demo create inspect verify extract flatten restore features; do
   expect_exit 0 "$LAZYSNAP" "$cmd" --help
   expect_in "$WORK/out" "usage: lazysnap $cmd"
 done
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish

@@ -10,6 +10,7 @@
 #include "engine/restore_stats.h"
 #include "engine/uffd_features.h"
 #include "snapshot_format/image_source.h"
+#include "snapshot_format/parent_resolver.h"
 #include "snapshot_format/snapshot_reader.h"
 #include "snapshot_format/snapshot_writer.h"
 

@@ -83,8 +83,17 @@ absl::StatusOr<ParsedArgs> Parse(const CommandSpec& spec, int argc, char** argv)
   return args;
 }
 
+namespace {
+
+// Invocation is how a user calls the command: "lazysnap create", or "format_sweep".
+std::string Invocation(const CommandSpec& spec) {
+  return spec.program.empty() ? spec.name : spec.program + " " + spec.name;
+}
+
+}  // namespace
+
 std::string HelpText(const CommandSpec& spec) {
-  std::string text = absl::StrFormat("usage: lazysnap %s %s\n\n%s\n", spec.name, spec.synopsis,
+  std::string text = absl::StrFormat("usage: %s %s\n\n%s\n", Invocation(spec), spec.synopsis,
                                      spec.summary);
   if (!spec.description.empty()) text += "\n" + spec.description + "\n";
   if (!spec.flags.empty()) text += "\nflags:\n";
@@ -108,8 +117,9 @@ bool WantsHelp(int argc, char** argv) {
 }
 
 int UsageError(const CommandSpec& spec, std::string_view message) {
-  std::fprintf(stderr, "lazysnap %s: %s (see: lazysnap %s --help)\n", spec.name.c_str(),
-               std::string(message).c_str(), spec.name.c_str());
+  const std::string invocation = Invocation(spec);
+  std::fprintf(stderr, "%s: %s (see: %s --help)\n", invocation.c_str(),
+               std::string(message).c_str(), invocation.c_str());
   return kExitUsage;
 }
 
@@ -180,6 +190,32 @@ absl::StatusOr<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max
         absl::StrFormat("'%s' is not a whole number in [%d, %d]", text, min, max));
   }
   return value;
+}
+
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> items;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string_view::npos) comma = text.size();
+    if (comma > at) items.emplace_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return items;
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseIntList(std::string_view flag, std::string_view text,
+                                                  int64_t min, int64_t max) {
+  std::vector<int64_t> values;
+  for (const std::string& item : SplitList(text)) {
+    absl::StatusOr<int64_t> value = ParseInt(item, min, max);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("--%s: %s", flag, value.status().message()));
+    }
+    values.push_back(*value);
+  }
+  if (values.empty()) return absl::InvalidArgumentError(absl::StrFormat("--%s: empty list", flag));
+  return values;
 }
 
 std::string FormatBytes(uint64_t bytes) {

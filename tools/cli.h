@@ -38,6 +38,9 @@ struct CommandSpec {
   size_t min_positional = 0;
   size_t max_positional = 0;
   std::vector<FlagSpec> flags;
+  // program: what help and usage errors put before `name` ("lazysnap create"); empty for
+  // a program of its own (a bench binary named `name`).
+  std::string program = "lazysnap";
 };
 
 // ParsedArgs: the result of parsing one subcommand's arguments.
@@ -87,6 +90,12 @@ absl::Status CheckMemoryBudget(std::string_view what, uint64_t bytes, std::strin
 absl::StatusOr<uint64_t> ParseSize(std::string_view text);
 // ParseInt parses a decimal integer within [min, max].
 absl::StatusOr<int64_t> ParseInt(std::string_view text, int64_t min, int64_t max);
+// SplitList splits "a,b,,c" into {"a", "b", "c"} (empty items are dropped).
+std::vector<std::string> SplitList(std::string_view text);
+// ParseIntList parses a comma-separated list of integers within [min, max]; the error
+// names `flag`. An empty list is an error.
+absl::StatusOr<std::vector<int64_t>> ParseIntList(std::string_view flag, std::string_view text,
+                                                  int64_t min, int64_t max);
 
 // ParseIntFlag parses the value of flag `name`, when it was given, into *out (an integer
 // type that holds [min, max]); InvalidArgument naming the flag otherwise. Absent: *out is

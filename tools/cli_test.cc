@@ -61,6 +61,23 @@ TEST(ParseSize, BinarySuffixes) {
   EXPECT_FALSE(ParseSize("99999999999999999999T").ok());
 }
 
+TEST(ParseIntList, CommaSeparatedWithinBounds) {
+  EXPECT_EQ(*ParseIntList("levels", "-5,3,,19", -7, 22), (std::vector<int64_t>{-5, 3, 19}));
+  EXPECT_FALSE(ParseIntList("levels", "", -7, 22).ok());
+  EXPECT_FALSE(ParseIntList("levels", "3,x", -7, 22).ok());
+  absl::Status out_of_range = ParseIntList("chunk_kib", "4,9999", 4, 4096).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(out_of_range));
+  EXPECT_NE(out_of_range.message().find("--chunk_kib"), absl::string_view::npos);
+}
+
+TEST(HelpText, NamesTheProgram) {
+  CommandSpec own = kSpec;
+  own.program = "";
+  own.name = "format_sweep";
+  EXPECT_EQ(HelpText(own).rfind("usage: format_sweep A [B]", 0), 0u);
+  EXPECT_EQ(HelpText(kSpec).rfind("usage: lazysnap t A [B]", 0), 0u);
+}
+
 TEST(Format, BytesRatesDurations) {
   EXPECT_EQ(FormatBytes(512), "512 B");
   EXPECT_EQ(FormatBytes(1536), "1.50 KiB");

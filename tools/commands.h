@@ -23,9 +23,11 @@ const Command& CreateCommand();
 const Command& InspectCommand();
 const Command& VerifyCommand();
 const Command& ExtractCommand();
+const Command& FlattenCommand();
 const Command& FeaturesCommand();
 const Command& RestoreCommand();
 const Command& DemoCommand();
+const Command& PushCommand();
 const Command& ServeCommand();
 
 // ParseChunkSize parses a --chunk-size value: a power of two from 4K to 4M

@@ -107,7 +107,7 @@ absl::StatusOr<DictionaryEstimate> EstimateDictionary(const SnapshotReader& read
 
   const DecompressionDictionary* own = nullptr;
   for (const format::Section& s : reader.sections()) {
-    if (s.type == static_cast<uint32_t>(format::SectionType::kDictionary)) {
+    if (format::IsDictionarySection(s.type)) {
       own = reader.dictionary(s.slot);
       break;
     }

@@ -13,7 +13,9 @@ namespace lazysnap::cli {
 
 std::vector<const Command*> AllCommands() {
   return {&DemoCommand(), &CreateCommand(), &InspectCommand(), &VerifyCommand(),
-          &ExtractCommand(), &RestoreCommand(), &ServeCommand(), &FeaturesCommand()};
+          &ExtractCommand(), &FlattenCommand(), &RestoreCommand(), &PushCommand(),
+          &ServeCommand(),
+          &FeaturesCommand()};
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include "base/json_writer.h"
 #include "tools/commands.h"
 #include "tools/restore_run.h"
+#include "tools/snapshot_open.h"
 
 namespace lazysnap::cli {
 namespace {
@@ -25,7 +26,16 @@ const CommandSpec kRestoreSpec = {
         "touching stops at the first refused chunk (a checksum mismatch, an unreadable\n"
         "snapshot), whose number, address and reason are printed, on kernels with and\n"
         "without UFFDIO_POISON alike. Flags whose chunk buffers or touch plan would take\n"
-        "more than a quarter of this host's memory are refused before the restore.",
+        "more than a quarter of this host's memory are refused before the restore.\n"
+        "An incremental snapshot is restored through its chain: each chunk is read from\n"
+        "the snapshot that holds it.\n"
+        "\n"
+        "SNAP may be a URL: http(s)://HOST/PATH or s3://BUCKET/KEY (endpoint, region and\n"
+        "credentials from the AWS variables and files, as `lazysnap push --help` says).\n"
+        "Only the tables are fetched to become ready; each fault fetches its chunk (with\n"
+        "the rest of its group of --fetch-group chunks) by HTTP range requests, through a\n"
+        "host-wide chunk cache keyed by content ($LAZYSNAP_CACHE_DIR, else\n"
+        "~/.cache/lazysnap; every cached chunk is checked before use).",
     .min_positional = 1,
     .max_positional = 1,
     .flags = {
@@ -43,6 +53,13 @@ const CommandSpec kRestoreSpec = {
         {"nice", "N", "nice value of the handler threads (negative needs CAP_SYS_NICE; default 0)"},
         {"background", "", "also populate every chunk from an idle-priority thread"},
         {"no-io-uring", "", "read chunks with pread instead of io_uring"},
+        {"ancestor", "FILE", kAncestorFlagHelp, true},
+        {"cache", "DIR", "URL snapshots: the host chunk cache directory"},
+        {"cache-size", "SIZE", "URL snapshots: bound of the chunk cache (default 8G)"},
+        {"no-cache", "", "URL snapshots: no chunk cache (each fault fetches only its chunk)"},
+        {"fetch-group", "N", "URL snapshots: a miss fetches its aligned group of N chunks "
+                             "(default 8, 1: only the chunk)"},
+        {"connections", "N", "URL snapshots: HTTP connections (default 16)"},
         {"json", "", "print the result as JSON on stdout"},
     }};
 
@@ -61,7 +78,9 @@ int RunRestoreCommand(const ParsedArgs& args) {
         ParseIntFlag(args, "readahead", 0, 4096, &options.restore.readahead_chunks),
         ParseIntFlag(args, "reads-in-flight", 1, 4096, &options.restore.reads_in_flight),
         ParseIntFlag(args, "spin-us", 0, 1000000, &options.restore.spin_before_sleep_us),
-        ParseIntFlag(args, "nice", -20, 19, &options.restore.handler_nice)}) {
+        ParseIntFlag(args, "nice", -20, 19, &options.restore.handler_nice),
+        ParseIntFlag(args, "fetch-group", 1, 2048, &options.location.source.group_chunks),
+        ParseIntFlag(args, "connections", 1, 1024, &options.location.file.fetch.max_connections)}) {
     if (!status.ok()) return UsageError(spec, std::string(status.message()));
   }
   const std::string serving = args.Value("serving", "threads");
@@ -73,6 +92,17 @@ int RunRestoreCommand(const ParsedArgs& args) {
   options.restore.pin_handler_threads = args.Has("pin");
   options.restore.background_populate = args.Has("background");
   options.restore.use_io_uring = !args.Has("no-io-uring");
+  options.ancestors = args.Values("ancestor");
+  if (args.Has("cache")) options.location.cache_directory = args.Value("cache");
+  if (args.Has("no-cache")) options.location.cache_directory.clear();
+  if (args.Has("cache-size")) {
+    auto size = ParseSize(args.Value("cache-size"));
+    if (!size.ok() || *size == 0) {
+      return UsageError(spec, absl::StrFormat("--cache-size %s: expected a size such as 8G",
+                                              args.Value("cache-size")));
+    }
+    options.location.cache_max_bytes = *size;
+  }
 
   auto run = RunRestore(options);
   if (!run.ok()) return Fail(spec.name, run.status());
@@ -86,6 +116,7 @@ int RunRestoreCommand(const ParsedArgs& args) {
         .Member("memory_bytes", r.memory_bytes)
         .Member("regions", r.regions)
         .Member("chunk_size_bytes", r.chunk_size_bytes)
+        .Member("chain_length", r.chain_length)
         .Member("reader", r.reader)
         .Member("handler_threads", r.handler_threads)
         .Member("access", options.pattern.ToString())
@@ -124,15 +155,37 @@ int RunRestoreCommand(const ParsedArgs& args) {
       json.Member("pages_verified", r.pages_verified).Member("pages_mismatched", r.pages_mismatched);
       if (r.pages_mismatched > 0) json.Member("first_mismatch", r.first_mismatch);
     }
+    if (r.remote) {
+      json.Key("remote")
+          .BeginObject()
+          .Member("chunk_reads", r.remote_stats.reads)
+          .Member("cache_hits", r.remote_stats.cache_hits)
+          .Member("joined", r.remote_stats.joined)
+          .Member("fetched", r.remote_stats.fetched)
+          .Member("group_chunks_fetched", r.remote_stats.group_chunks_fetched)
+          .Member("chunk_bytes_fetched", r.remote_stats.bytes_fetched)
+          .Member("http_requests", r.fetch_stats.http_requests)
+          .Member("bytes_received", r.fetch_stats.bytes_received)
+          .Member("retries", r.fetch_stats.retries)
+          .Member("connections_opened", r.fetch_stats.connections_opened)
+          .Member("cache_directory", r.cache_directory)
+          .Member("cache_writes", r.remote_stats.cache_writes)
+          .Member("cache_corrupt", r.cache_stats.corrupt)
+          .Member("cache_evicted_bytes", r.cache_stats.evicted_bytes)
+          .EndObject();
+    }
     if (!r.session_status.ok()) json.Member("error", std::string(r.session_status.message()));
     json.EndObject();
     std::printf("%s\n", json.text().c_str());
     return ok ? kExitOk : kExitFailure;
   }
-  std::printf("restore %s: %s in %d region%s, chunk %s, %s reads, %d handler thread%s\n",
+  std::printf("restore %s: %s in %d region%s, chunk %s, %s reads, %d handler thread%s%s\n",
               options.snapshot_path.c_str(), FormatBytes(r.memory_bytes).c_str(), r.regions,
               r.regions == 1 ? "" : "s", FormatBytes(r.chunk_size_bytes).c_str(), r.reader.c_str(),
-              r.handler_threads, r.handler_threads == 1 ? "" : "s");
+              r.handler_threads, r.handler_threads == 1 ? "" : "s",
+              r.chain_length > 1
+                  ? absl::StrFormat(", from a chain of %d snapshots", r.chain_length).c_str()
+                  : "");
   std::printf("  ready      %s (open %s + start %s)\n",
               FormatDuration(r.open_seconds + r.start_seconds).c_str(),
               FormatDuration(r.open_seconds).c_str(), FormatDuration(r.start_seconds).c_str());
@@ -161,6 +214,19 @@ int RunRestoreCommand(const ParsedArgs& args) {
               FormatDuration(s.latency_p90_ns * 1e-9).c_str(),
               FormatDuration(s.latency_p99_ns * 1e-9).c_str(),
               FormatDuration(s.latency_max_ns * 1e-9).c_str());
+  if (r.remote) {
+    std::printf("  remote     %s received in %llu requests (%llu retries, %llu connections); "
+                "chunks: %llu hits in %s, %llu fetched (+%llu of their groups), %llu joined\n",
+                FormatBytes(r.fetch_stats.bytes_received).c_str(),
+                static_cast<unsigned long long>(r.fetch_stats.http_requests),
+                static_cast<unsigned long long>(r.fetch_stats.retries),
+                static_cast<unsigned long long>(r.fetch_stats.connections_opened),
+                static_cast<unsigned long long>(r.remote_stats.cache_hits),
+                r.cache_directory.empty() ? "(no cache)" : r.cache_directory.c_str(),
+                static_cast<unsigned long long>(r.remote_stats.fetched),
+                static_cast<unsigned long long>(r.remote_stats.group_chunks_fetched),
+                static_cast<unsigned long long>(r.remote_stats.joined));
+  }
   if (r.verified) {
     if (r.pages_mismatched == 0) {
       std::printf("  verified   %llu pages against %s: all equal\n",

@@ -19,6 +19,7 @@
 #include "tools/cli.h"
 #include "tools/guarded_touch.h"
 #include "tools/input_files.h"
+#include "tools/snapshot_open.h"
 
 namespace lazysnap::cli {
 namespace {
@@ -59,13 +60,21 @@ absl::StatusOr<UniqueFd> OpenVerifyImage(const std::string& path, const Snapshot
 
 absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
   RestoreRunResult result;
+  // A process-wide start-up cost (libcurl and OpenSSL), not part of opening a snapshot.
+  if (remote::IsRemoteUrl(options.snapshot_path)) remote::InitializeNetworking();
   auto start = std::chrono::steady_clock::now();
-  LAZYSNAP_ASSIGN_OR_RETURN(std::shared_ptr<const SnapshotReader> reader,
-                            SnapshotReader::Open(options.snapshot_path, {.validate_index = false}));
+  remote::SnapshotLocationOptions location = options.location;
+  location.open.validate_index = false;
+  LAZYSNAP_ASSIGN_OR_RETURN(remote::OpenedSnapshot opened,
+                            OpenSnapshot(options.snapshot_path, options.ancestors, location));
   result.open_seconds = SecondsSince(start);
+  std::shared_ptr<const SnapshotReader> reader = opened.reader;
+  RestoreOptions restore = options.restore;
+  if (opened.chunk_source != nullptr) restore.chunk_source = opened.chunk_source;
   result.memory_bytes = reader->memory_size_bytes();
   result.regions = static_cast<uint32_t>(reader->regions().size());
   result.chunk_size_bytes = reader->chunk_size_bytes();
+  result.chain_length = reader->chain_length();
 
   UniqueFd image;
   if (!options.verify_image.empty()) {
@@ -95,7 +104,6 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
       "touch a smaller working set (ws:PCT)"));
 
   LAZYSNAP_ASSIGN_OR_RETURN(std::unique_ptr<TouchGuard> guard, TouchGuard::Create());
-  RestoreOptions restore = options.restore;
   restore.on_error = [&guard, user = options.restore.on_error](const absl::Status& status) {
     guard->Abort();
     if (user) user(status);
@@ -154,6 +162,16 @@ absl::StatusOr<RestoreRunResult> RunRestore(const RestoreRunOptions& options) {
         absl::StrFormat("%s (touching stopped after %d of %d pages)",
                         result.session_status.message(), result.pages_touched,
                         result.pages_planned));
+  }
+  session.reset();
+  if (opened.remote_source != nullptr) {
+    result.remote = true;
+    result.remote_stats = opened.remote_source->stats();
+    result.fetch_stats = opened.remote_file->fetcher().stats();
+    if (opened.remote_source->cache() != nullptr) {
+      result.cache_stats = opened.remote_source->cache()->stats();
+      result.cache_directory = opened.remote_source->cache()->directory();
+    }
   }
   return result;
 }

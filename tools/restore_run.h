@@ -6,16 +6,23 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/restore_options.h"
 #include "engine/restore_stats.h"
+#include "remote/snapshot_location.h"
 #include "workload/access_pattern.h"
 
 namespace lazysnap::cli {
 
 struct RestoreRunOptions {
-  std::string snapshot_path;
+  std::string snapshot_path;  // a path or a URL
+  // How a URL is opened (cache, fetch group, connections); unused for a path.
+  remote::SnapshotLocationOptions location;
+  // Files or URLs that may hold an incremental snapshot's ancestors (--ancestor); they
+  // are otherwise found beside it, by the names it records.
+  std::vector<std::string> ancestors;
   RestoreOptions restore;
   AccessPattern pattern;
   int touch_threads = 2;
@@ -31,6 +38,7 @@ struct RestoreRunResult {
   uint64_t memory_bytes = 0;
   uint32_t regions = 0;
   uint32_t chunk_size_bytes = 0;
+  uint32_t chain_length = 1;     // files the snapshot's chunks come from
   std::string reader;            // io_uring or pread
   int handler_threads = 0;
   RestoreStats stats;
@@ -43,6 +51,12 @@ struct RestoreRunResult {
   // never kills the process (SIGBUS of a poisoned page) or blocks it (kernels without
   // UFFDIO_POISON); see tools/guarded_touch.h.
   absl::Status session_status;
+  // For a URL: what the remote source did.
+  bool remote = false;
+  remote::RemoteSourceStats remote_stats;
+  remote::FetchStats fetch_stats;
+  remote::ChunkCacheStats cache_stats;
+  std::string cache_directory;   // empty: no cache
 };
 
 // RunRestore performs the run. Errors: opening the snapshot or the verify image (which

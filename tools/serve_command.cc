@@ -17,7 +17,7 @@ namespace {
 
 const CommandSpec kServeSpec = {
     .name = "serve",
-    .synopsis = "--socket PATH SNAP [--policy on-demand|background] [--stats FILE] [flags]",
+    .synopsis = "--socket PATH SNAP [--policy on-demand|background|all] [--stats FILE] [flags]",
     .summary = "serve Firecracker VMs' memory from a snapshot (a Uffd page-fault handler)",
     .description =
         "Listens on the Unix socket PATH as a Firecracker page-fault handler: point\n"
@@ -41,8 +41,10 @@ const CommandSpec kServeSpec = {
         {"socket-mode", "OCTAL", "file mode of the socket (default 0600: the daemon's user only)"},
         {"allow-uid", "UID", "only peers with this uid may connect (repeatable; default: anyone "
                              "the socket's mode lets in)", true},
-        {"policy", "NAME", "on-demand (chunks as they are touched, with readahead; default) or "
-                           "background (also install every chunk from an idle thread)"},
+        {"policy", "NAME", "on-demand (chunks as they are touched, with readahead; default), "
+                           "background (also install every chunk from an idle thread) or all "
+                           "(install everything at once from normal-priority threads, demand "
+                           "faults still first come first served)"},
         {"on-fatal", "POLICY", "kill (default) or leave a VMM whose memory can no longer be served"},
         {"handler-threads", "N", "fault handler threads per VM (default 2)"},
         {"readahead", "N", "chunks installed ahead of a sequential fault (default 8, 0: off)"},

@@ -3,6 +3,7 @@
 
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "tools/cli.h"
@@ -32,7 +33,7 @@ double Percent(uint64_t part, uint64_t whole) {
 uint64_t DictionaryBytes(const SnapshotReader& reader) {
   uint64_t bytes = 0;
   for (const format::Section& s : reader.sections()) {
-    if (s.type == static_cast<uint32_t>(format::SectionType::kDictionary)) bytes += s.length_bytes;
+    if (format::IsDictionarySection(s.type)) bytes += s.length_bytes;
   }
   return bytes;
 }
@@ -41,7 +42,7 @@ uint64_t DictionaryBytes(const SnapshotReader& reader) {
 std::string DictionaryIds(const SnapshotReader& reader) {
   std::string text;
   for (const format::Section& s : reader.sections()) {
-    if (s.type != static_cast<uint32_t>(format::SectionType::kDictionary)) continue;
+    if (!format::IsDictionarySection(s.type)) continue;
     const DecompressionDictionary* d = reader.dictionary(s.slot);
     if (!text.empty()) text += ", ";
     text += absl::StrFormat("id %u (slot %d)", d != nullptr ? d->id() : 0, s.slot);
@@ -51,6 +52,26 @@ std::string DictionaryIds(const SnapshotReader& reader) {
 
 double Ratio(uint64_t input, uint64_t stored) {
   return stored == 0 ? 0.0 : static_cast<double>(input) / static_cast<double>(stored);
+}
+
+// ChainUse: what each file of a snapshot's chain serves of it.
+struct ChainUse {
+  uint64_t chunks = 0;        // non-zero chunks whose stored bytes are in the file
+  uint64_t memory_bytes = 0;  // their uncompressed length
+};
+
+// ChainUses counts, per file of the chain, the chunks of `reader` it holds (the index is
+// validated, so Locate only reads memory).
+std::vector<ChainUse> ChainUses(const SnapshotReader& reader) {
+  std::vector<ChainUse> uses(reader.chain_length());
+  for (uint64_t chunk = 0; chunk < reader.chunk_count(); ++chunk) {
+    auto location = reader.Locate(chunk);
+    if (!location.ok() || location->stored.kind == format::ChunkKind::kZero) continue;
+    ChainUse& use = uses[location->stored.file_index];
+    ++use.chunks;
+    use.memory_bytes += location->stored.length_bytes;
+  }
+  return uses;
 }
 
 }  // namespace
@@ -82,13 +103,18 @@ void PrintSnapshot(FILE* out, const SnapshotReader& reader) {
   }
   std::fprintf(out,
                "chunks      %llu: zero %llu (%.1f%%), compressed %llu (%.1f%%), raw %llu "
-               "(%.1f%%), duplicate %llu (%.1f%%)\n",
+               "(%.1f%%), duplicate %llu (%.1f%%)",
                static_cast<unsigned long long>(chunks),
                static_cast<unsigned long long>(s.zero_chunks), Percent(s.zero_chunks, chunks),
                static_cast<unsigned long long>(s.compressed_chunks),
                Percent(s.compressed_chunks, chunks), static_cast<unsigned long long>(s.raw_chunks),
                Percent(s.raw_chunks, chunks), static_cast<unsigned long long>(s.duplicate_chunks),
                Percent(s.duplicate_chunks, chunks));
+  if (reader.parent() != nullptr) {
+    std::fprintf(out, ", in the parent %llu (%.1f%%)",
+                 static_cast<unsigned long long>(s.parent_chunks), Percent(s.parent_chunks, chunks));
+  }
+  std::fprintf(out, "\n");
   std::fprintf(out, "stored      %s of chunk data; compressed chunks %s -> %s (%.2fx)\n",
                FormatBytes(s.stored_chunk_bytes).c_str(),
                FormatBytes(s.compressed_input_bytes).c_str(),
@@ -107,6 +133,21 @@ void PrintSnapshot(FILE* out, const SnapshotReader& reader) {
                  static_cast<unsigned long long>(s.dictionary_chunks));
   } else {
     std::fprintf(out, "dictionary  none\n");
+  }
+  if (reader.parent() != nullptr) {
+    const std::vector<ChainUse> uses = ChainUses(reader);
+    std::fprintf(out, "chain       depth %d: this snapshot and %d ancestor%s (parent recorded as \"%s\")\n",
+                 reader.chain_depth(), reader.chain_length() - 1,
+                 reader.chain_length() == 2 ? "" : "s", reader.parent_reference()->name.c_str());
+    for (uint32_t i = 0; i < reader.chain_length(); ++i) {
+      const SnapshotReader& member = reader.chain_member(i);
+      std::fprintf(out, "  [%d] %s  id %s, format %d.%d, %s; serves %llu chunks (%s)\n", i,
+                   member.path().c_str(), Hex(member.header().snapshot_id).c_str(),
+                   member.header().major_version, member.header().minor_version,
+                   FormatBytes(member.file_size_bytes()).c_str(),
+                   static_cast<unsigned long long>(uses[i].chunks),
+                   FormatBytes(uses[i].memory_bytes).c_str());
+    }
   }
   std::fprintf(out, "file        %s, %.3f of memory (%.2fx smaller)\n",
                FormatBytes(reader.file_size_bytes()).c_str(),
@@ -176,8 +217,34 @@ void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader,
       .Member("compressed", s.compressed_chunks)
       .Member("raw", s.raw_chunks)
       .Member("duplicate", s.duplicate_chunks)
+      .Member("parent", s.parent_chunks)
       .Member("with_dictionary", s.dictionary_chunks)
       .EndObject();
+  json.Member("chain_depth", reader.chain_depth());
+  if (const format::ParentReference* parent = reader.parent_reference(); parent != nullptr) {
+    json.Key("parent")
+        .BeginObject()
+        .Member("snapshot_id", Hex(parent->snapshot_id))
+        .Member("name", parent->name)
+        .Member("file_bytes", parent->file_size_bytes)
+        .EndObject();
+    const std::vector<ChainUse> uses = ChainUses(reader);
+    json.Key("chain").BeginArray();
+    for (uint32_t i = 0; i < reader.chain_length(); ++i) {
+      const SnapshotReader& member = reader.chain_member(i);
+      json.BeginObject()
+          .Member("snapshot", member.path())
+          .Member("snapshot_id", Hex(member.header().snapshot_id))
+          .Member("format_version", absl::StrFormat("%d.%d", member.header().major_version,
+                                                    member.header().minor_version))
+          .Member("chain_depth", member.chain_depth())
+          .Member("file_bytes", member.file_size_bytes())
+          .Member("chunks_served", uses[i].chunks)
+          .Member("memory_bytes_served", uses[i].memory_bytes)
+          .EndObject();
+    }
+    json.EndArray();
+  }
   json.Member("stored_chunk_bytes", s.stored_chunk_bytes)
       .Member("compressed_input_bytes", s.compressed_input_bytes)
       .Member("compressed_stored_bytes", s.compressed_stored_bytes)
@@ -194,7 +261,7 @@ void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader,
         .Member("length_bytes", sec.length_bytes);
     if (const DecompressionDictionary* d = reader.dictionary(sec.slot);
         d != nullptr &&
-        sec.type == static_cast<uint32_t>(format::SectionType::kDictionary)) {
+        format::IsDictionarySection(sec.type)) {
       json.Member("dictionary_id", d->id());
     }
     json.EndObject();
@@ -221,7 +288,7 @@ void WriteSnapshotJson(JsonWriter& json, const SnapshotReader& reader,
 void PrintWriteSummary(FILE* out, std::string_view path, const WriteSummary& s) {
   std::fprintf(out,
                "%s: %s of memory -> %s (%.3f, %.2fx smaller) in %s (%s)\n"
-               "  chunks %llu: zero %llu, compressed %llu, raw %llu, duplicate %llu; "
+               "  chunks %llu: zero %llu, compressed %llu, raw %llu, duplicate %llu%s; "
                "index %s%s\n",
                std::string(path).c_str(), FormatBytes(s.image_bytes).c_str(),
                FormatBytes(s.file_bytes).c_str(),
@@ -234,17 +301,31 @@ void PrintWriteSummary(FILE* out, std::string_view path, const WriteSummary& s) 
                static_cast<unsigned long long>(s.compressed_chunks),
                static_cast<unsigned long long>(s.raw_chunks),
                static_cast<unsigned long long>(s.duplicate_chunks),
+               s.parent_chunks > 0 || s.incremental
+                   ? absl::StrFormat(", unchanged (in the parent) %llu",
+                                     static_cast<unsigned long long>(s.parent_chunks))
+                         .c_str()
+                   : "",
                FormatBytes(s.index_bytes).c_str(),
                s.dictionary_bytes > 0
                    ? absl::StrFormat(", dictionary %s", FormatBytes(s.dictionary_bytes)).c_str()
                    : "");
   if (s.dictionary_bytes > 0 && s.dictionary_sample_bytes > 0) {
-    std::fprintf(out, "  dictionary %s (id %u) trained on %s of the image in %s\n",
-                 FormatBytes(s.dictionary_bytes).c_str(), s.dictionary_id,
+    std::fprintf(out, "  dictionary %s%s (id %u) trained on %s of the image in %s\n",
+                 FormatBytes(s.dictionary_bytes).c_str(),
+                 s.dictionary_compressed
+                     ? absl::StrFormat(", stored compressed in %s (format 1.2)",
+                                       FormatBytes(s.dictionary_stored_bytes))
+                           .c_str()
+                     : "",
+                 s.dictionary_id,
                  FormatBytes(s.dictionary_sample_bytes).c_str(),
                  FormatDuration(s.dictionary_seconds).c_str());
+    if (!s.dictionary_note.empty()) std::fprintf(out, "  %s\n", s.dictionary_note.c_str());
   } else if (s.dictionary_bytes == 0 && !s.dictionary_note.empty()) {
     std::fprintf(out, "  no dictionary: %s\n", s.dictionary_note.c_str());
+  } else if (s.dictionary_bytes > 0 && !s.dictionary_note.empty()) {
+    std::fprintf(out, "  dictionary %s\n", s.dictionary_note.c_str());
   }
 }
 
@@ -261,9 +342,13 @@ void WriteSummaryJson(JsonWriter& json, std::string_view path, const WriteSummar
       .Member("compressed_chunks", s.compressed_chunks)
       .Member("raw_chunks", s.raw_chunks)
       .Member("duplicate_chunks", s.duplicate_chunks)
+      .Member("parent_chunks", s.parent_chunks)
+      .Member("incremental", s.incremental)
       .Member("index_bytes", s.index_bytes)
       .Member("dictionary_bytes", s.dictionary_bytes)
       .Member("dictionary_id", s.dictionary_id)
+      .Member("dictionary_stored_bytes", s.dictionary_stored_bytes)
+      .Member("dictionary_compressed", s.dictionary_compressed)
       .Member("dictionary_sample_bytes", s.dictionary_sample_bytes)
       .Member("dictionary_seconds", s.dictionary_seconds)
       .Member("dictionary_note", s.dictionary_note)
